@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from instemb.errors import InstembError
+from instemb.models.registry import DEFAULT_MODEL
 
 app = typer.Typer(
     help="Instruction embeddings that capture the task an instruction asks for (PIE), and the "
@@ -17,7 +18,7 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
 )
 
-MODEL = typer.Option("minilm", "--model", "-m",
+MODEL = typer.Option(DEFAULT_MODEL, "--model", "-m",
                      help="Alias (see `instemb models`), local folder or Hugging Face id.")
 PROMPT = typer.Option(None, "--prompt", "-p",
                       help="pie, pie-short, none, or a template with {instruction}. "
@@ -112,12 +113,38 @@ def bench(
 
 
 @app.command()
+def label(
+    input: Path = typer.Argument(..., help="Instructions in any format `instemb embed` reads."),
+    output: Path = typer.Option(..., "--output", "-o", help="Labelled rows as JSONL."),
+    field: str = typer.Option("instruction", "--field", help="Which field holds the instruction."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress"),
+):
+    """Add a task category ("task": "verb|noun") to every row, from a spaCy dependency parse.
+
+    Rows the parser cannot place get "task": null and a "task_reason"."""
+    from collections import Counter
+
+    from instemb.data.io import check_output_path, read_rows, write_jsonl
+    from instemb.labels import label_rows
+
+    check_output_path(output)
+    rows = read_rows(input)
+    labelled = label_rows(rows, field=field, show_progress_bar=progress)
+    write_jsonl(labelled, output)
+    tasks = Counter(r["task"] for r in labelled if r["task"])
+    missing = sum(r["task"] is None for r in labelled)
+    common = ", ".join(f"{t} ({n})" for t, n in tasks.most_common(5))
+    typer.echo(f"wrote {len(labelled)} rows to {output}: {len(tasks)} task categories, "
+               f"{missing} unplaced; most common: {common}", err=True)
+
+
+@app.command()
 def models():
     """List the model aliases and where each comes from."""
     from rich.console import Console
     from rich.table import Table
 
-    from instemb.models.registry import ALIASES, DEFAULT_MODEL
+    from instemb.models.registry import ALIASES
 
     table = Table(title="instemb model aliases")
     for col in ("alias", "model", "kind", "pooling", "prompt", "install"):
@@ -126,6 +153,21 @@ def models():
         table.add_row(a.name + (" (default)" if a.name == DEFAULT_MODEL else ""), a.model,
                       a.kind, a.pooling, a.prompt, a.install)
     Console().print(table)
+
+
+def _register_extra_commands() -> None:
+    """Commands that live beside their code (downstream tools, training) add themselves here."""
+    import importlib
+
+    for module in ("instemb.tools.commands", "instemb.train.commands"):
+        try:
+            importlib.import_module(module).register(app)
+        except ModuleNotFoundError as e:
+            if not (module == e.name or module.startswith(f"{e.name}.")):
+                raise
+
+
+_register_extra_commands()
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ SHA256 = {
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("INSTEMB_CACHE", Path.home() / ".cache" / "instemb"))
+    """instemb's cache folder: ``$INSTEMB_CACHE``, else ``~/.cache/instemb``."""
+    env = os.environ.get("INSTEMB_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "instemb"
 
 
 def _sha256(path: Path) -> str:
@@ -41,7 +44,7 @@ def _sha256(path: Path) -> str:
 
 def _download(name: str, dest: Path) -> None:
     url = URL.format(repo=REPO, commit=COMMIT, name=name)
-    print(f"downloading IEB {name} from {url}", flush=True)
+    print(f"downloading IEB {name} from {url}", file=sys.stderr, flush=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.part")
     try:

