@@ -1,0 +1,1 @@
+"""Contrastive training of instruction embedders (supervised by task labels, or SimCSE)."""

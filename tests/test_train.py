@@ -1,0 +1,95 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from instemb import InstembError
+from instemb.train import data as tdata
+
+pytest.importorskip("datasets")
+
+VERBS = ["write", "summarize", "translate", "classify"]
+NOUNS = ["poem", "article", "sentence", "review"]
+
+
+def synthetic_examples():
+    out = []
+    for v in VERBS:
+        for n in NOUNS:
+            for k in range(3):
+                out.append(tdata.Example(f"{v} the {n} number {k} about topic {v}{n}{k}", f"{v}|{n}",
+                                         tdata.ieb_key_related(f"{v}|{n}")))
+    return out
+
+
+def test_clean_drops_test_rows_duplicates_and_rare_categories():
+    ex = synthetic_examples() + [tdata.Example("Write a poem number 0", "rare|thing"),
+                                 tdata.Example("WRITE the poem number 0 about topic writepoem0", "write|poem")]
+    kept, stats = tdata.clean(ex, exclude={tdata.normalize("write the poem number 1 about topic writepoem1")},
+                              min_count=2)
+    assert stats["dropped_in_ieb_test"] == 1
+    assert "rare|thing" not in {e.task for e in kept}
+    assert len(kept) == len(ex) - 3  # test row, duplicate (case/space-insensitive), rare category
+    with pytest.raises(InstembError, match="two task categories"):
+        tdata.clean([tdata.Example(f"x {i}", "a|b") for i in range(5)], set())
+
+
+def test_triplets_positive_same_task_hard_negative_shares_verb_or_noun():
+    ex = synthetic_examples()
+    task_of = {e.text: e.task for e in ex}
+    trip = tdata.triplets(ex, seed=0, hard_negatives=True)
+    assert len(trip) == len(ex)
+    for t in trip:
+        assert task_of[t["positive"]] == t["anchor_task"] and t["positive"] != t["anchor"]
+        a_verb, a_noun = t["anchor_task"].split("|")
+        n_verb, n_noun = task_of[t["negative"]].split("|")
+        assert (a_verb == n_verb) != (a_noun == n_noun)  # one shared, not both
+    assert tdata.triplets(ex, seed=0) == trip  # seeded
+
+
+def test_sampler_never_repeats_text_or_task():
+    from datasets import Dataset
+
+    from instemb.train.sampler import DistinctTaskBatchSampler
+
+    ex = synthetic_examples()
+    trip = tdata.triplets(ex, seed=1)
+    ds = Dataset.from_dict({c: [t[c] for t in trip] for c in ("anchor", "positive", "negative")})
+    category_of = {e.text: e.task for e in ex}
+    sampler = DistinctTaskBatchSampler(ds, batch_size=4, drop_last=True, category_of=category_of)
+    batches = list(sampler)
+    assert batches and all(len(b) == 4 for b in batches)
+    for b in batches:
+        tasks = [category_of[trip[i][c]] for i in b for c in ("anchor", "negative")]
+        assert len(set(tasks)) == len(tasks)
+
+
+def test_train_end_to_end_on_a_tiny_model(tmp_path, tiny_bert, tokenizer):
+    import instemb
+    from instemb.train.recipe import TrainConfig, train
+
+    base = tmp_path / "tiny"
+    tiny_bert.save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    out = tmp_path / "trained"
+    config = TrainConfig(base=str(base), batch_size=4, max_steps=2, prompt="pie", seed=0)
+    record = train(config, synthetic_examples(), out, progress=False)
+    assert record["steps"] == 2 and np.isfinite(record["train_loss"])
+    assert (out / "model.safetensors").exists() and (out / "instemb_train.json").exists()
+    emb = instemb.load(str(out), prompt="pie", dtype="float32")
+    vecs = emb.encode(["Write a poem", "Sort a list"])
+    assert vecs.shape == (2, 32)
+    before = instemb.from_model(tiny_bert, tokenizer, prompt="pie").encode(["Write a poem", "Sort a list"])
+    assert not np.allclose(vecs, before, atol=1e-4)  # training changed the weights
+
+
+def test_train_command_refuses_unlabelled_data(tmp_path, ieb_dir):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"instruction": "Write a poem"}) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "instemb.cli", "train", "--data", str(src), "-o",
+                           str(tmp_path / "m"), "--ieb-dir", str(ieb_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "no row has a 'task' field" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
