@@ -138,6 +138,34 @@ def label(
                f"{missing} unplaced; most common: {common}", err=True)
 
 
+@app.command("build-benchmark")
+def build_benchmark(
+    input: Path = typer.Argument(..., help="Instructions; labelled by `instemb label` or labelled here."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder to write the IEB-format files into."),
+    field: str = typer.Option("instruction", "--field"),
+    min_count: int = typer.Option(5, "--min-count", min=2, help="Drop categories with fewer instructions."),
+    max_per_category: int = typer.Option(50, "--max-per-category", min=2),
+    pairs: int = typer.Option(2000, "--pairs", min=10, help="Intention-similarity pairs to write."),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Make an IEB-format benchmark (clustering + intention-similarity files) from any
+    instruction set; then `instemb bench --data-dir OUTPUT`."""
+    from instemb.bench.build import build
+    from instemb.data.io import read_rows
+    from instemb.labels import label_rows
+
+    if not output.parent.exists():
+        raise InstembError(f"{output}: folder {output.parent} does not exist")
+    rows = read_rows(input)
+    if not any("task" in r for r in rows):
+        rows = label_rows(rows, field=field)
+    stats = build(rows, output, field=field, min_count=min_count,
+                  max_per_category=max_per_category, n_pairs=pairs, seed=seed)
+    typer.echo(f"wrote {output}: {stats['instructions']} instructions in {stats['categories']} "
+               f"categories ({stats['merged_keys']} merged by WordNet synonymy), {stats['pairs']} "
+               f"pairs ({stats['positives']} positive, {stats['hard_negatives']} hard negatives)", err=True)
+
+
 @app.command()
 def models():
     """List the model aliases and where each comes from."""
