@@ -1,0 +1,80 @@
+"""Demonstration retrieval: for each query, the k most similar pool rows, and a few-shot prompt.
+
+Similarity is cosine (embeddings are L2-normalised, so a dot product). Prompts use the Alpaca
+template, one full block per demonstration, then the query's block with an empty response.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from instemb.errors import InstembError
+
+PREAMBLE_INPUT = ("Below is an instruction that describes a task, paired with an input that "
+                  "provides further context. Write a response that appropriately completes the request.")
+PREAMBLE = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+
+
+def retrieve(queries: np.ndarray, pool: np.ndarray, k: int, exclude_self: bool = False,
+             batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (nq, k) of the k most similar pool rows per query, best first, and their cosines.
+
+    ``exclude_self``: queries are the pool itself (leave-one-out); row i never retrieves row i."""
+    queries = np.asarray(queries, dtype=np.float32)
+    pool = np.asarray(pool, dtype=np.float32)
+    if queries.ndim != 2 or pool.ndim != 2 or queries.shape[1] != pool.shape[1]:
+        raise InstembError(f"query and pool embeddings differ in shape: {queries.shape} vs {pool.shape}")
+    if exclude_self and len(queries) != len(pool):
+        raise InstembError("exclude_self needs the queries to be the pool")
+    avail = len(pool) - (1 if exclude_self else 0)
+    if not 1 <= k <= avail:
+        raise InstembError(f"cannot retrieve {k} demonstrations from a pool of {avail}")
+    idx = np.zeros((len(queries), k), dtype=np.int64)
+    sims = np.zeros((len(queries), k), dtype=np.float32)
+    for s in range(0, len(queries), batch):
+        sim = queries[s:s + batch] @ pool.T
+        if exclude_self:
+            sim[np.arange(len(sim)), np.arange(s, s + len(sim))] = -np.inf
+        part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        psim = np.take_along_axis(sim, part, 1)
+        order = np.lexsort((part, -psim), axis=1)  # best first; ties: lower row first
+        idx[s:s + len(sim)] = np.take_along_axis(part, order, 1)
+        sims[s:s + len(sim)] = np.take_along_axis(psim, order, 1)
+    return idx, sims
+
+
+def split_input(instruction: str, inp: str | None) -> str:
+    """The input proper: IEB rows repeat the instruction at the start of ``input``; drop it."""
+    inp = "" if inp is None else str(inp).strip()
+    ins = instruction.strip()
+    if ins and inp.startswith(ins):
+        inp = inp[len(ins):].strip()
+    return inp
+
+
+def alpaca_block(instruction: str, inp: str | None = None, output: str | None = None) -> str:
+    """One Alpaca-template block; ``output=None`` leaves the response open for the model."""
+    inp = split_input(instruction, inp)
+    head = PREAMBLE_INPUT if inp else PREAMBLE
+    text = f"{head}\n\n### Instruction:\n{instruction.strip()}\n\n"
+    if inp:
+        text += f"### Input:\n{inp}\n\n"
+    text += "### Response:\n"
+    if output is not None:
+        text += str(output).strip()
+    return text
+
+
+def fewshot_prompt(query: dict, demos: list[dict], instruction: str = "instruction",
+                   input: str = "input", output: str = "output") -> str:
+    """Demonstration blocks (with their responses) then the query block, blank-line separated."""
+    blocks = [alpaca_block(d[instruction], d.get(input), d.get(output, "")) for d in demos]
+    blocks.append(alpaca_block(query[instruction], query.get(input)))
+    return "\n\n".join(blocks)
+
+
+def task_match(query_labels, pool_labels, idx: np.ndarray) -> float:
+    """Share of retrieved demonstrations whose label equals their query's."""
+    pool_labels = np.asarray(pool_labels, dtype=object)
+    q = np.asarray(query_labels, dtype=object)[:, None]
+    return float((pool_labels[idx] == q).mean())
