@@ -45,7 +45,7 @@ ABLATION = [
     ("supervised, in-batch negatives only", "sup-nohn"),
     ("supervised + hard negatives", "sup-hn"),
     ("supervised + hard negatives, PIE prompt in training", "sup-hn-pie"),
-    ("shipped: + CLINC150/BANKING77 intents mixed in + base-vector MSE", "instemb"),
+    ("shipped: + CLINC150/BANKING77 intents mixed in + keep base vectors", "instemb"),
 ]
 INTENT = ("clinc150", "banking77", "math_type")
 

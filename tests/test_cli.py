@@ -61,11 +61,11 @@ def test_embed_writes_array_in_input_order(tmp_path, ieb_dir):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": i, "instruction": t}) + "\n" for i, t in enumerate(texts)))
     out = tmp_path / "out.npy"
-    proc = run("embed", str(src), "-o", str(out), "--dtype", "float32")
+    proc = run("embed", str(src), "-o", str(out), "--dtype", "float32")  # the default model
     assert proc.returncode == 0, proc.stderr
     got = np.load(out)
     assert got.shape == (40, 384) and got.dtype == np.float32
-    want = instemb.load("minilm", dtype="float32").encode(texts)
+    want = instemb.load(dtype="float32").encode(texts)
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
@@ -84,3 +84,28 @@ def test_bench_on_a_few_hundred_rows(tmp_path, ieb_dir):
     again = run(*args)  # the embedding cache answers the second run
     assert again.returncode == 0
     assert json.loads(out.read_text())["clustering"]["embedded"] == 0
+
+
+def test_shipped_default_model(ieb_dir):
+    """The packaged model: fp16 safetensors under 50 MB, and more task-focused than its base."""
+    from scipy.stats import spearmanr
+
+    import instemb
+    from instemb.models.registry import DEFAULT_MODEL, SHIPPED
+
+    assert DEFAULT_MODEL == "instemb"
+    weights = SHIPPED / "model.safetensors"
+    assert weights.stat().st_size < 50_000_000
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as f:
+        assert all(str(f.get_slice(k).get_dtype()) == "F16" for k in f.keys())
+    pairs = json.loads((ieb_dir / "intention_similarity_test.json").read_text())[:300]
+    labels = [p["label"] for p in pairs]
+    scores = {}
+    for name in ("instemb", "minilm"):
+        emb = instemb.load(name)
+        a = emb.encode([p["instruction1"] for p in pairs])
+        b = emb.encode([p["instruction2"] for p in pairs])
+        scores[name] = spearmanr((a * b).sum(1), labels).statistic
+    assert scores["instemb"] > scores["minilm"] + 0.03, scores

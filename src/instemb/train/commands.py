@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         mix: Optional[str] = typer.Option(None, "--mix", help="Comma-separated labelled intent sets to "
                                                              "mix in: clinc150, banking77."),
         mix_per_set: int = typer.Option(3000, "--mix-per-set"),
-        distill: int = typer.Option(0, "--distill", help="General instructions whose base vectors are kept (MSE)."),
+        distill: int = typer.Option(0, "--distill", help="General instructions whose base vectors are kept (cosine distance)."),
         extra_data: Optional[Path] = typer.Option(None, "--extra-data", help="Folder with the public sets "
                                                   "used by --mix and --distill (e.g. ../shared/data)."),
         ieb_dir: Optional[Path] = typer.Option(None, "--ieb-dir", help="IEB files, to drop test instructions."),

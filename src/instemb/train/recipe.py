@@ -2,8 +2,8 @@
 
 - supervised: ``MultipleNegativesRankingLoss`` (InfoNCE with in-batch negatives, scale 1/0.05)
   on (anchor, positive, hard negative) triplets from task labels; optionally mixed with
-  labelled intent sets, and with an MSE term that keeps vectors of general instructions close
-  to the base model's (``distill``);
+  labelled intent sets, and with a term that keeps vectors of general instructions close
+  to the base model's (cosine distance, ``distill``);
 - unsupervised SimCSE: the same loss on (text, text) pairs, dropout as the only noise.
 
 The prompt is applied to every text before training (templates with text after the
@@ -64,7 +64,8 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
     from datasets import Dataset, DatasetDict
     from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                        SentenceTransformerTrainingArguments)
-    from sentence_transformers.sentence_transformer.losses import MSELoss, MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import (EmbedDistillLoss,
+                                                                   MultipleNegativesRankingLoss)
     from transformers.utils import logging as hf_logging
 
     from instemb.models.registry import resolve
@@ -119,7 +120,9 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
         targets = model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
         keep = Dataset.from_dict({"text": texts, "label": [v.tolist() for v in targets]})
         train_dataset = DatasetDict({"contrastive": main, "keep": keep})
-        losses = {"contrastive": loss, "keep": MSELoss(model)}
+        # cosine distance to the base vectors: MSE between unit vectors is ~1/dim as large and
+        # barely moves the weights next to the contrastive loss
+        losses = {"contrastive": loss, "keep": EmbedDistillLoss(model, distance_metric="cosine")}
         record["data"]["distill_texts"] = len(texts)
 
     out_dir = Path(out_dir)
@@ -174,3 +177,23 @@ def save(model, out_dir: Path, record: dict, prompt) -> None:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
+
+
+def interpolate(base: str, trained: str, alpha: float, out_dir) -> None:
+    """Weight-space ensemble (WiSE-FT): ``alpha * trained + (1 - alpha) * base``, saved like
+    ``trained``. Keeps more of the base model's geometry at a small cost in task focus."""
+    from sentence_transformers import SentenceTransformer
+
+    from instemb.models.registry import resolve
+
+    if not 0.0 <= alpha <= 1.0:
+        raise InstembError("alpha must be between 0 and 1")
+    tuned = SentenceTransformer(trained, device="cpu")
+    start = SentenceTransformer(resolve(base)[0], device="cpu").state_dict()
+    mixed = {k: (alpha * v.float() + (1 - alpha) * start[k].float()) if v.is_floating_point() else v
+             for k, v in tuned.state_dict().items()}
+    tuned.load_state_dict(mixed)
+    record = json.loads((Path(trained) / "instemb_train.json").read_text())
+    record["interpolation"] = {"base": base, "alpha": alpha}
+    save(tuned, Path(out_dir), record, get_prompt(record["config"]["prompt"]))
+

@@ -31,13 +31,13 @@ sentence-transformers (mean pooling, normalised){prompt_note}.
 ## Data
 - {n_kept} instructions of IEB's unlabelled training set (`eft_train_unsup.json`, 20,814 rows)
   labelled `verb|noun` by instemb's spaCy task labeller; {n_test} rows that also appear in an IEB
-  test file dropped; categories with fewer than {min_count} rows dropped; at most {max_per_task}
-  anchors per category: {triplets} triplets in {categories} categories ({hard} with a hard negative
-  sharing the verb or the noun).
+  test file dropped; categories with fewer than {min_count} rows dropped; {cap}: {triplets}
+  triplets in {categories} categories, mixed-in sets included ({hard} with a hard negative sharing
+  the verb or the noun, or the CLINC150 domain).
 - Mixed in: {mix} ({mix_per_set} training rows each, their own intent labels, hard negatives from the
   same CLINC150 domain).
 - {distill} general instructions (Alpaca, GSM8K, Code Alpaca, FLAN CoT sets) whose base-model vectors
-  the model is asked to keep (MSE), so that other intent structure survives.
+  the model is asked to keep (cosine distance), so that other intent structure survives.
 
 ## Recipe
 sentence-transformers trainer; `MultipleNegativesRankingLoss` (InfoNCE, in-batch negatives,
@@ -48,6 +48,7 @@ instructions cut to {max_tokens} tokens, {precision}, seed {seed}; {steps} steps
 
 ## Scores (bfloat16 inference, k-means seed 0; mean over seeds 0-4 in brackets)
 {scores}
+{gaps}
 """
 
 
@@ -62,27 +63,34 @@ def score(model_dir: str, prompt: str, ieb_dir: str, shared: str) -> dict:
     return r
 
 
-def card(record: dict, results: dict[str, dict]) -> str:
+def card(record: dict, results: dict[str, dict], base: dict) -> str:
+    """The model card; ``results`` by prompt, ``base``: the base model without a prompt."""
     cfg, data = record["config"], record["data"]
-    lines = ["| prompt | IEB ARI | Spearman | ROC-AUC | CLINC150 ARI | BANKING77 ARI | MATH type ARI |",
-             "|---|---|---|---|---|---|---|"]
-    for prompt, r in results.items():
+    lines = ["| model | prompt | IEB ARI | Spearman | ROC-AUC | CLINC150 ARI | BANKING77 ARI | MATH type ARI |",
+             "|---|---|---|---|---|---|---|---|"]
+    rows = [("this model", p, r) for p, r in results.items()] + [("base all-MiniLM-L6-v2", "none", base)]
+    for name, prompt, r in rows:
         c, s, i = r["clustering"], r["intention_similarity"], r["intent"]
-        lines.append(f"| {prompt} | {c['ari']:.3f} ({c['mean']['ari']:.3f}) | {s['spearman']:.3f} | "
+        lines.append(f"| {name} | {prompt} | {c['ari']:.3f} ({c['mean']['ari']:.3f}) | {s['spearman']:.3f} | "
                      f"{s['roc_auc']:.3f} | {i['clinc150']['ari']:.3f} | {i['banking77']['ari']:.3f} | "
                      f"{i['math_type']['ari']:.3f} |")
+    own = results[cfg["prompt"]]["intent"]
+    weaker = [t for t in own if own[t]["ari"] < base["intent"][t]["ari"]]
+    gaps = (f"\nBelow the base model on: {', '.join(weaker)} (k-means ARI, seed 0)." if weaker else
+            "\nAt or above the base model on every intent-structure check.")
     cleaning = cfg["notes"].get("cleaning", {})
     prompt_note = "" if cfg["prompt"] == "none" else f"; wrap inputs in the `{cfg['prompt']}` prompt"
     return CARD.format(
         prompt_note=prompt_note, n_kept=cleaning.get("kept"), n_test=cleaning.get("dropped_in_ieb_test"),
-        min_count=cfg["min_count"], max_per_task=cfg["max_per_task"] or "all",
+        min_count=cfg["min_count"],
+        cap=f"at most {cfg['max_per_task']} anchors per category" if cfg["max_per_task"] else "every row an anchor",
         triplets=data.get("triplets"), categories=data.get("categories"), hard=data.get("hard_negatives"),
         mix=", ".join(cfg["mix"]) or "nothing", mix_per_set=cfg["mix_per_set"], distill=cfg["distill"],
         temperature=cfg["temperature"], prompt=cfg["prompt"], epochs=cfg["epochs"],
         batch_size=cfg["batch_size"], learning_rate=cfg["learning_rate"],
         max_tokens=cfg["max_instruction_tokens"], precision="bf16 autocast" if cfg.get("bf16") else "fp32",
         seed=cfg["seed"], steps=record["steps"], minutes=record["train_seconds"] / 60,
-        threads=record.get("torch_threads"), scores="\n".join(lines))
+        threads=record.get("torch_threads"), scores="\n".join(lines), gaps=gaps)
 
 
 def main() -> None:
@@ -95,13 +103,14 @@ def main() -> None:
     src = Path(args.model_dir)
     record = json.loads((src / "instemb_train.json").read_text())
     results = {p: score(str(src), p, args.ieb_dir, args.shared_data) for p in ("none", "pie")}
+    base = score(record["config"]["base"], "none", args.ieb_dir, args.shared_data)
     record["scores"] = {p: {"ieb_ari": r["clustering"]["ari"], "ieb_ari_mean": r["clustering"]["mean"]["ari"],
                             "spearman": r["intention_similarity"]["spearman"],
                             "roc_auc": r["intention_similarity"]["roc_auc"],
                             **{f"{t}_ari": v["ari"] for t, v in r["intent"].items()}}
                         for p, r in results.items()}
     (src / "instemb_train.json").write_text(json.dumps(record, indent=2) + "\n")
-    (src / "README.md").write_text(card(record, results))
+    (src / "README.md").write_text(card(record, results, base))
     dest = Path(args.dest)
     if dest.exists():
         shutil.rmtree(dest)
