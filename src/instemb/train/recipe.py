@@ -178,22 +178,3 @@ def save(model, out_dir: Path, record: dict, prompt) -> None:
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
 
-
-def interpolate(base: str, trained: str, alpha: float, out_dir) -> None:
-    """Weight-space ensemble (WiSE-FT): ``alpha * trained + (1 - alpha) * base``, saved like
-    ``trained``. Keeps more of the base model's geometry at a small cost in task focus."""
-    from sentence_transformers import SentenceTransformer
-
-    from instemb.models.registry import resolve
-
-    if not 0.0 <= alpha <= 1.0:
-        raise InstembError("alpha must be between 0 and 1")
-    tuned = SentenceTransformer(trained, device="cpu")
-    start = SentenceTransformer(resolve(base)[0], device="cpu").state_dict()
-    mixed = {k: (alpha * v.float() + (1 - alpha) * start[k].float()) if v.is_floating_point() else v
-             for k, v in tuned.state_dict().items()}
-    tuned.load_state_dict(mixed)
-    record = json.loads((Path(trained) / "instemb_train.json").read_text())
-    record["interpolation"] = {"base": base, "alpha": alpha}
-    save(tuned, Path(out_dir), record, get_prompt(record["config"]["prompt"]))
-
