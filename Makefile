@@ -20,6 +20,7 @@ $(BIN)/instemb: pyproject.toml
 install: $(BIN)/instemb
 
 bench: install
+	mkdir -p results
 	$(BIN)/instemb bench $(DATA_ARG) --output results/bench-default.json
 
 test: install
@@ -29,6 +30,7 @@ table: install
 	$(BIN)/python benchmarks/ieb_table.py
 
 throughput: install
+	mkdir -p results
 	$(BIN)/python benchmarks/throughput.py --json results/throughput.json
 
 models: install

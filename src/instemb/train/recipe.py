@@ -80,6 +80,7 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
     model = SentenceTransformer(source, device="cpu")
     tok = model.tokenizer
     prompt_tokens = len(tok(prompt.format("x"), add_special_tokens=True)["input_ids"])
+    base_max_length = model.max_seq_length  # restored before saving: users' inputs may be longer
     model.max_seq_length = config.max_instruction_tokens + prompt_tokens
 
     def prep(texts):
@@ -157,6 +158,7 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
     record["log"] = [h for h in trainer.state.log_history if "loss" in h]
     record["train_seconds"] = round(time.perf_counter() - start, 1)
     record["torch_threads"] = torch.get_num_threads()
+    model.max_seq_length = base_max_length
     save(model, out_dir, record, prompt)
     shutil.rmtree(ckpt, ignore_errors=True)
     return record
