@@ -83,7 +83,7 @@ def main() -> None:
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "instemb.cli", "embed", str(src), "-o",
-                        str(Path(tmp) / "out.npy"), "--prompt", args.prompt, "--no-progress",
+                        str(Path(tmp) / "out.npy"), "--model", "minilm", "--prompt", args.prompt, "--no-progress",
                         "--batch-size", str(args.batch_size)], check=True, env=env)
         seconds = time.perf_counter() - start
         results["instemb embed (CLI, end to end)"] = round(rate(n, seconds), 1)
