@@ -29,19 +29,10 @@ import json
 import time
 from pathlib import Path
 
+from instemb.data.ieb import read_categories
 from instemb.labels import agreement, label_instructions, naive_labels
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/instruction-embedding-benchmark"
-
-
-def load_categories(path: Path) -> tuple[list[str], list[str]]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    texts, keys = [], []
-    for key, cat in data.items():
-        for sample in cat["samples"]:
-            texts.append(sample["instruction"])
-            keys.append(key)
-    return texts, keys
 
 
 def main() -> None:
@@ -55,7 +46,8 @@ def main() -> None:
     label_instructions(["Write a poem about cats."])  # load spaCy + WordNet outside the timings
     print(f"{'file':22} {'labeller':8} {'n':>5} {'exact':>6} {'verb':>6} {'noun':>6} {'none':>5} {'inst/s':>7}")
     for name in args.files:
-        texts, keys = load_categories(args.data / name)
+        data = read_categories(args.data / name)
+        texts, keys = data.texts, data.labels
         for tag, fn in (("naive", naive_labels),
                         ("rules", lambda t: [r["task"] for r in label_instructions(t, show_progress_bar=False)])):
             t0 = time.perf_counter()

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from instemb.errors import InstembError
-from instemb.models.registry import DEFAULT_MODEL
+from instemb.options import BATCH, DTYPE, MODEL, POOLING, PROMPT
 
 app = typer.Typer(
     help="Instruction embeddings that capture the task an instruction asks for (PIE), and the "
@@ -18,19 +18,6 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
 )
 
-MODEL = typer.Option(DEFAULT_MODEL, "--model", "-m",
-                     help="Alias (see `instemb models`), local folder or Hugging Face id.")
-PROMPT = typer.Option(None, "--prompt", "-p",
-                      help="pie, pie-short, none, or a template with {instruction}. "
-                           "Default: the model's own (none for MiniLM, pie for decoder LLMs).")
-POOLING = typer.Option(None, "--pooling",
-                       help="cls | mean (all tokens of the prompted text) | mean-instruction "
-                            "(the instruction's tokens only) for encoders; last | last2 for "
-                            "decoders. Default: the model's own.")
-DTYPE = typer.Option("auto", "--dtype",
-                     help="auto (bfloat16 where the CPU supports it, else float32) | float32 | "
-                          "bfloat16 | float16.")
-BATCH = typer.Option(32, "--batch-size", min=1, help="Instructions per forward pass.")
 
 
 def _err(message: str) -> None:
@@ -172,7 +159,7 @@ def models():
     from rich.console import Console
     from rich.table import Table
 
-    from instemb.models.registry import ALIASES
+    from instemb.models.registry import ALIASES, DEFAULT_MODEL
 
     table = Table(title="instemb model aliases")
     for col in ("alias", "model", "kind", "pooling", "prompt", "install"):

@@ -11,18 +11,8 @@ from typing import List, Optional
 import typer
 
 from instemb.errors import InstembError
-from instemb.models.registry import DEFAULT_MODEL
+from instemb.options import BATCH, DTYPE, FIELD, MODEL, POOLING, PROMPT
 
-MODEL = typer.Option(DEFAULT_MODEL, "--model", "-m",
-                     help="Alias (see `instemb models`), local folder or Hugging Face id.")
-PROMPT = typer.Option(None, "--prompt", "-p",
-                      help="pie, pie-short, none, or a template with {instruction}. "
-                           "Default: the model's own.")
-POOLING = typer.Option(None, "--pooling", help="Pooling (see `instemb embed --help`). "
-                                               "Default: the model's own.")
-DTYPE = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16.")
-BATCH = typer.Option(32, "--batch-size", min=1, help="Instructions per forward pass.")
-FIELD = typer.Option("instruction", "--field", help="Which field holds the instruction.")
 SEED = typer.Option(0, "--seed", help="Seed for k-means / sampling / t-SNE (same seed, same output).")
 PROGRESS = typer.Option(None, "--progress/--no-progress", help="Progress bars (default: for long inputs).")
 
