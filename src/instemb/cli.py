@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 
 from instemb.errors import InstembError
-from instemb.options import BATCH, DTYPE, MODEL, POOLING, PROMPT
+from instemb.options import (BACKEND, BATCH, DTYPE, EMBED_ENGINE, MODEL, POOLING, PROMPT,
+                             WORKERS)
 
 app = typer.Typer(
     help="Instruction embeddings that capture the task an instruction asks for (PIE), and the "
@@ -28,29 +29,101 @@ def _err(message: str) -> None:
 def embed(
     input: Path = typer.Argument(..., help="JSONL, JSON (list or IEB dict), CSV/TSV, Parquet, "
                                            "or plain text with one instruction per line."),
-    output: Path = typer.Option(..., "--output", "-o", help="Where to write the .npy array."),
+    output: Path = typer.Option(..., "--output", "-o",
+                                help="A .npy file: one (n, dim) array. Anything else: a folder of "
+                                     "Parquet shards (rows + vectors) with a manifest.json; "
+                                     "resumable, read by select/demos/compress/map."),
     model: str = MODEL, prompt: Optional[str] = PROMPT, pooling: Optional[str] = POOLING,
-    dtype: str = DTYPE, batch_size: int = BATCH,
+    dtype: str = DTYPE, batch_size: int = BATCH, backend: str = BACKEND,
     field: str = typer.Option("instruction", "--field", help="Which field holds the instruction."),
+    shard_size: int = typer.Option(10_000, "--shard-size", min=1,
+                                   help="Rows per shard (shard folder output)."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Finish an interrupted run into the same folder: only the "
+                                     "missing shards are computed; refused if settings or input "
+                                     "changed."),
+    skip_bad: bool = typer.Option(False, "--skip-bad",
+                                  help="Skip and count malformed lines and rows without a usable "
+                                       "instruction (default: stop at the first, naming its line)."),
+    engine: str = EMBED_ENGINE, workers: int = WORKERS,
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress",
                                             help="Progress bar (default: for long inputs)."),
 ):
-    """Embed every instruction of INPUT into an (n, dim) float32 array, in input order."""
+    """Embed every instruction of INPUT, in input order: into one (n, dim) float32 .npy array,
+    or, streamed in bounded memory, into a resumable folder of shards."""
+    import importlib.util
+    import inspect
+
     import numpy as np
 
-    from instemb.data.io import atomic_path, check_output_path, read_instructions
+    from instemb.data.io import atomic_path, check_output_path
+    from instemb.data.shards import (check_shard_folder, embed_to_shards, embedding_settings,
+                                     local_encoder)
+    from instemb.data.stream import BadRows, check_input_file, iter_instructions
     from instemb.models import load
+    from instemb.models.registry import ALIASES
 
-    check_output_path(output)
-    _, texts = read_instructions(input, field)
-    embedder = load(model, pooling=pooling, prompt=prompt, dtype=dtype)
-    start = time.perf_counter()
-    vectors = embedder.encode(texts, batch_size=batch_size, show_progress_bar=progress)
-    seconds = time.perf_counter() - start
-    with atomic_path(output) as tmp, open(tmp, "wb") as f:
-        np.save(f, vectors)
-    typer.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {output} "
-               f"({len(texts) / max(seconds, 1e-9):.0f} instructions/s; {embedder})", err=True)
+    sharded = output.suffix.lower() != ".npy"
+    if engine not in ("local", "ray"):
+        raise InstembError(f"unknown --engine {engine!r}: use local or ray")
+    if not sharded and (resume or engine != "local"):
+        raise InstembError(f"{output}: --resume and --engine ray write a shard folder; give -o a "
+                           f"folder instead of a .npy file")
+    if engine == "ray" and importlib.util.find_spec("ray") is None:
+        raise InstembError('--engine ray needs Ray: pip install "instemb[ray]"')
+    check_input_file(input)
+    if sharded:
+        check_shard_folder(output, resume)
+    else:
+        check_output_path(output)
+    bad = BadRows()
+    if not sharded:  # one array: the texts are held in memory anyway, read them before the model
+        texts = [t for _, _, t in iter_instructions(input, field, skip_bad=skip_bad, bad=bad)]
+    if model not in ALIASES and Path(model).expanduser().is_dir():
+        model = str(Path(model).expanduser().resolve())  # same weights fingerprint from any cwd
+    load_kwargs = {"name_or_path": model, "pooling": pooling, "prompt": prompt, "dtype": dtype}
+    if "backend" in inspect.signature(load).parameters:
+        load_kwargs["backend"] = backend
+    elif backend != "auto":
+        raise InstembError("--backend needs a newer instemb.load(); leave it at auto")
+    embedder = load(**load_kwargs)
+    skipped = f"; {bad.count} bad rows skipped" if bad.count else ""
+    if not sharded:
+        start = time.perf_counter()
+        vectors = embedder.encode(texts, batch_size=batch_size, show_progress_bar=progress)
+        seconds = time.perf_counter() - start
+        with atomic_path(output) as tmp, open(tmp, "wb") as f:
+            np.save(f, vectors)
+        typer.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {output} "
+                   f"({len(texts) / max(seconds, 1e-9):.0f} instructions/s{skipped}; {embedder})",
+                   err=True)
+        return
+    settings = embedding_settings(embedder, batch_size=batch_size, field=field,
+                                  shard_size=shard_size)
+    if engine == "local":
+        encoder = local_encoder(embedder, batch_size)
+    else:
+        from instemb.engines.ray_engine import encode_shards_on_ray
+
+        # workers load exactly what was loaded here: resolved pooling, dtype and backend
+        ray_kwargs = {**load_kwargs, "pooling": embedder.pooling, "dtype": settings["dtype"]}
+        if "backend" in load_kwargs:
+            ray_kwargs["backend"] = settings["backend"]
+
+        def encoder(shards):
+            return encode_shards_on_ray(shards, ray_kwargs, batch_size, workers)
+    result = embed_to_shards(input, output, encoder, settings, resume=resume, skip_bad=skip_bad,
+                             progress=progress)
+    run = result["run"]
+    bad_rows = f"; {result['bad_rows']} bad rows skipped" if result["bad_rows"] else ""
+    if run.get("already_complete"):
+        typer.echo(f"nothing to do: {output} is complete ({result['rows']} rows in "
+                   f"{len(result['shards'])} shards)", err=True)
+        return
+    typer.echo(f"wrote {result['rows']} rows in {len(result['shards'])} shards to {output} "
+               f"({run['computed']} computed, {run['reused']} kept from before; "
+               f"{run['rows'] / max(run['seconds'], 1e-9):.0f} rows/s{bad_rows}; {embedder})",
+               err=True)
 
 
 @app.command()
@@ -60,8 +133,8 @@ def bench(
         "float32", "--dtype",
         help="float32 by default so scores are reproducible to the third decimal: bf16 rounding "
              "(cosine >= 0.9999 to fp32) still moves a single k-means run's ARI by about 0.01. "
-             "auto | bfloat16 | float16 for speed."),
-    batch_size: int = BATCH,
+             "auto | bfloat16 | float16 | int8 (ONNX) for speed."),
+    batch_size: int = BATCH, backend: str = BACKEND,
     data_dir: Optional[Path] = typer.Option(
         None, "--data-dir", help="Folder with the IEB files (or one made by build-benchmark). "
                                  "Default: $INSTEMB_DATA, else a cache filled from GitHub."),
@@ -82,12 +155,12 @@ def bench(
 
     if output is not None:
         check_output_path(output)
-    embedder = load(model, pooling=pooling, prompt=prompt, dtype=dtype)
+    embedder = load(model, pooling=pooling, prompt=prompt, dtype=dtype, backend=backend)
     store = EmbeddingCache() if cache else None
     result = run_benchmark(embedder, data_dir=data_dir, cache=store, seeds=tuple(range(seeds)),
                            batch_size=batch_size, limit=limit)
     table = Table(title=f"IEB · {model} · prompt {embedder.prompt.name} · pooling "
-                        f"{embedder.pooling} · {embedder.dtype}")
+                        f"{embedder.pooling} · {embedder.backend} {embedder.dtype}")
     table.add_column("task")
     table.add_column("metric")
     table.add_column(f"seed 0   (mean ± std, {seeds} seeds)")

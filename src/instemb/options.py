@@ -18,3 +18,11 @@ DTYPE = typer.Option("auto", "--dtype",
                           "bfloat16 | float16.")
 BATCH = typer.Option(32, "--batch-size", min=1, help="Instructions per forward pass.")
 FIELD = typer.Option("instruction", "--field", help="Which field holds the instruction.")
+BACKEND = typer.Option("auto", "--backend",
+                       help="auto (the fastest path measured faithful for the model) | torch | "
+                            "onnx (ONNX Runtime, encoders; dtype float32 or int8).")
+EMBED_ENGINE = typer.Option("local", "--engine",
+                      help="local: embed in this process | ray: a Ray actor pool, one model per "
+                           "worker, on the cluster in $RAY_ADDRESS or a local Ray (needs "
+                           "instemb's ray extra). Writes a shard folder.")
+WORKERS = typer.Option(2, "--workers", min=1, help="Ray workers (one model each) for --engine ray.")
