@@ -15,15 +15,39 @@ from instemb.options import BATCH, DTYPE, FIELD, MODEL, POOLING, PROMPT
 
 SEED = typer.Option(0, "--seed", help="Seed for k-means / sampling / t-SNE (same seed, same output).")
 PROGRESS = typer.Option(None, "--progress/--no-progress", help="Progress bars (default: for long inputs).")
+ENGINE = typer.Option("auto", "--engine", help="Clustering / search engine: auto (scikit-learn and "
+                      "numpy below 50,000 rows, FAISS from there on), sklearn or faiss.")
 
 
 def _echo(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
+def _stored(texts, model, prompt, pooling, dtype):
+    """A shard folder's stored vectors, and a warning for model options that they override."""
+    from instemb.data.shards import StoredEmbedder
+    from instemb.models.registry import DEFAULT_MODEL
+
+    stored = texts.manifest["settings"]
+    if model and Path(model).expanduser().is_dir():
+        model = str(Path(model).expanduser().resolve())
+    asked = {"model": model, "prompt": prompt, "pooling": pooling, "dtype": dtype}
+    defaults = {"model": DEFAULT_MODEL, "prompt": None, "pooling": None, "dtype": "auto"}
+    ignored = [f"--{k} {v}" for k, v in asked.items()
+               if v != defaults[k] and v not in (stored[k], stored.get(f"{k}_template"))]
+    if ignored:
+        _echo(f"instemb: warning: {', '.join(ignored)} ignored: using the vectors stored in the "
+              f"shard folder ({stored['model']}, prompt {stored['prompt']}, pooling "
+              f"{stored['pooling']}, {stored['dtype']})")
+    return texts.vectors, StoredEmbedder(texts.manifest)
+
+
 def _embed(texts, model, prompt, pooling, dtype, batch_size, progress):
+    from instemb.data.shards import StoredTexts
     from instemb.models import load
 
+    if isinstance(texts, StoredTexts):  # read from a shard folder: nothing to embed
+        return _stored(texts, model, prompt, pooling, dtype)
     embedder = load(model, pooling=pooling, prompt=prompt, dtype=dtype)
     if progress is None:
         progress = len(texts) >= 1000
@@ -31,8 +55,13 @@ def _embed(texts, model, prompt, pooling, dtype, batch_size, progress):
 
 
 def _read(path: Path, field: str):
+    """Rows and instruction texts of an input file, or of a shard folder made by `instemb embed`
+    (its texts then carry the stored vectors, which :func:`_embed` returns as they are)."""
     from instemb.data.io import read_instructions
+    from instemb.data.shards import is_shard_folder, read_shard_input
 
+    if is_shard_folder(path):
+        return read_shard_input(path, field)
     return read_instructions(path, field)
 
 
@@ -69,7 +98,7 @@ def register(app: typer.Typer) -> None:
                                         "paper's); kcenter: greedy farthest-first (covers outliers)."),
         seed: int = SEED, field: str = FIELD, model: str = MODEL, prompt: Optional[str] = PROMPT,
         pooling: Optional[str] = POOLING, dtype: str = DTYPE, batch_size: int = BATCH,
-        progress: Optional[bool] = PROGRESS,
+        progress: Optional[bool] = PROGRESS, engine: str = ENGINE,
     ):
         """Choose n task-diverse rows. Output rows keep every field, plus cluster (id),
         cluster_size (input rows it stands for) and distance (to its k-means centroid; for
@@ -85,7 +114,7 @@ def register(app: typer.Typer) -> None:
         _check_n(n, rows, "rows", input)
         check_fields(rows, ADDED_FIELDS, str(input))  # before the slow part
         emb, embedder = _embed(texts, model, prompt, pooling, dtype, batch_size, progress)
-        sel = run_select(emb, n, method=method, seed=seed)
+        sel = run_select(emb, n, method=method, seed=seed, engine=engine)
         write_jsonl(annotate(rows, sel), output)
         _echo(f"wrote {len(sel.indices)} of {len(rows)} rows to {output} ({method}, seed {seed}; "
               f"{embedder.name})")
@@ -103,6 +132,7 @@ def register(app: typer.Typer) -> None:
                                          help="The pool rows' response field."),
         model: str = MODEL, prompt: Optional[str] = PROMPT, pooling: Optional[str] = POOLING,
         dtype: str = DTYPE, batch_size: int = BATCH, progress: Optional[bool] = PROGRESS,
+        engine: str = ENGINE,
     ):
         """For each query, the k pool rows with the most similar instruction embedding (cosine),
         and a few-shot prompt in the Alpaca template (demonstrations, then the query).
@@ -128,7 +158,7 @@ def register(app: typer.Typer) -> None:
         p_emb, embedder = _embed(pool_texts, model, prompt, pooling, dtype, batch_size, progress)
         q_emb = p_emb if same else embedder.encode(q_texts, batch_size=batch_size,
                                                    show_progress_bar=progress)
-        idx, sims = retrieve(q_emb, p_emb, k, exclude_self=same)
+        idx, sims = retrieve(q_emb, p_emb, k, exclude_self=same, engine=engine)
         out = []
         for row, ids, ss in zip(q_rows, idx, sims):
             chosen = [pool_rows[int(j)] for j in ids]
@@ -146,7 +176,7 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Option(..., "--output", "-o", help="Weighted rows as JSONL."),
         seed: int = SEED, field: str = FIELD, model: str = MODEL, prompt: Optional[str] = PROMPT,
         pooling: Optional[str] = POOLING, dtype: str = DTYPE, batch_size: int = BATCH,
-        progress: Optional[bool] = PROGRESS,
+        progress: Optional[bool] = PROGRESS, engine: str = ENGINE,
     ):
         """Compress a test set to n representative rows (k-means, the row nearest each centroid),
         each with a weight: the number of test rows its cluster holds. Score the model on the
@@ -161,7 +191,7 @@ def register(app: typer.Typer) -> None:
         _check_n(n, rows, "rows", testset)
         check_fields(rows, ADDED_FIELDS, str(testset))  # before the slow part
         emb, embedder = _embed(texts, model, prompt, pooling, dtype, batch_size, progress)
-        sel = run_compress(emb, n, seed=seed)
+        sel = run_compress(emb, n, seed=seed, engine=engine)
         write_jsonl(weighted_rows(rows, sel), output)
         _echo(f"wrote {len(sel.indices)} weighted rows standing for {len(rows)} to {output} "
               f"(largest weight {int(sel.cluster_size.max())}; {embedder.name})")
@@ -242,21 +272,33 @@ def register(app: typer.Typer) -> None:
         labels: bool = typer.Option(True, "--labels/--no-labels",
                                     help="Name clusters by task labels (spaCy labeller); without, "
                                          "by their most frequent first two words."),
+        max_points: int = typer.Option(20_000, "--max-points", min=3,
+                                       help="t-SNE on a seeded sample of at most this many rows "
+                                            "(clusters and their sizes still use every row)."),
         seed: int = SEED, field: str = FIELD, model: str = MODEL, prompt: Optional[str] = PROMPT,
         pooling: Optional[str] = POOLING, dtype: str = DTYPE, batch_size: int = BATCH,
-        progress: Optional[bool] = PROGRESS,
+        progress: Optional[bool] = PROGRESS, engine: str = ENGINE,
     ):
         """A self-contained HTML task map: t-SNE of the embeddings, points coloured by k-means
         cluster, clusters named by their most frequent task labels; hover shows the
         instruction, a search box filters (also map.html#q=word), a side list shows clusters."""
         from instemb.data.io import atomic_path, check_output_path
-        from instemb.tools.taskmap import build_html, cluster, default_clusters, name_clusters, project
+        import numpy as np
+
+        from instemb.tools.taskmap import (build_html, cluster, default_clusters, name_clusters,
+                                           project, sample_rows)
 
         check_output_path(output)
         rows, texts = _read(input, field)
         emb, embedder = _embed(texts, model, prompt, pooling, dtype, batch_size, progress)
         k = min(clusters or default_clusters(len(texts)), len(texts))
-        assign = cluster(emb, k, seed)
+        assign = cluster(emb, k, seed, engine=engine)
+        sizes = dict(enumerate(np.bincount(assign, minlength=k).tolist()))
+        shown = sample_rows(len(texts), max_points, seed)  # t-SNE, labels, names: on these rows
+        if len(shown) < len(texts):
+            _echo(f"the map draws a random sample of {len(shown)} of {len(texts)} instructions "
+                  f"(--max-points); clusters and their sizes use all {len(texts)}")
+            texts, emb, assign = [texts[int(i)] for i in shown], emb[shown], assign[shown]
         tasks = [None] * len(texts)
         if labels:
             from instemb.labels import label_instructions
@@ -266,8 +308,11 @@ def register(app: typer.Typer) -> None:
             _echo(f"projecting {len(texts)} points with t-SNE ...")
         xy = project(emb, seed)
         html = build_html(texts, xy, assign, name_clusters(assign, tasks, texts),
-                          title=title or f"Task map: {input.name} ({embedder.name})", emb=emb)
+                          title=title or f"Task map: {input.name} ({embedder.name})", emb=emb,
+                          sizes={c: s for c, s in sizes.items() if s}, total=len(rows))
         with atomic_path(output) as tmp:
             tmp.write_text(html, encoding="utf-8")
-        _echo(f"wrote a map of {len(texts)} instructions in {k} clusters to {output}")
+        _echo(f"wrote a map of {len(texts)} of {len(rows)} instructions in {k} clusters to {output}"
+              if len(texts) < len(rows) else
+              f"wrote a map of {len(texts)} instructions in {k} clusters to {output}")
 

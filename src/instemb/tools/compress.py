@@ -17,9 +17,10 @@ from instemb.tools.select import Selection, check_fields, kmeans_select
 ADDED_FIELDS = ("cluster", "weight", "weight_share")
 
 
-def compress(emb: np.ndarray, k: int, seed: int = 0) -> Selection:
-    """The k-means representatives; ``Selection.cluster_size`` is each one's weight."""
-    return kmeans_select(emb, k, seed=seed)
+def compress(emb: np.ndarray, k: int, seed: int = 0, engine: str = "auto") -> Selection:
+    """The k-means representatives; ``Selection.cluster_size`` is each one's weight.
+    ``engine``: see :mod:`instemb.tools.index` (FAISS for large inputs under "auto")."""
+    return kmeans_select(emb, k, seed=seed, engine=engine)
 
 
 def weighted_rows(rows: list[dict], sel: Selection) -> list[dict]:

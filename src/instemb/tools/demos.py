@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from instemb.errors import InstembError
+from instemb.tools import index
 
 PREAMBLE_INPUT = ("Below is an instruction that describes a task, paired with an input that "
                   "provides further context. Write a response that appropriately completes the request.")
@@ -16,10 +17,12 @@ PREAMBLE = "Below is an instruction that describes a task. Write a response that
 
 
 def retrieve(queries: np.ndarray, pool: np.ndarray, k: int, exclude_self: bool = False,
-             batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+             batch: int = 1024, engine: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Indices (nq, k) of the k most similar pool rows per query, best first, and their cosines.
 
-    ``exclude_self``: queries are the pool itself (leave-one-out); row i never retrieves row i."""
+    ``exclude_self``: queries are the pool itself (leave-one-out); row i never retrieves row i.
+    Exact search either way: numpy for small pools, FAISS brute force from
+    ``index.FAISS_MIN_ROWS`` pool rows on (``engine``: "auto", "sklearn" (numpy) or "faiss")."""
     queries = np.asarray(queries, dtype=np.float32)
     pool = np.asarray(pool, dtype=np.float32)
     if queries.ndim != 2 or pool.ndim != 2 or queries.shape[1] != pool.shape[1]:
@@ -29,17 +32,7 @@ def retrieve(queries: np.ndarray, pool: np.ndarray, k: int, exclude_self: bool =
     avail = len(pool) - (1 if exclude_self else 0)
     if not 1 <= k <= avail:
         raise InstembError(f"cannot retrieve {k} demonstrations from a pool of {avail}")
-    idx = np.zeros((len(queries), k), dtype=np.int64)
-    sims = np.zeros((len(queries), k), dtype=np.float32)
-    for s in range(0, len(queries), batch):
-        sim = queries[s:s + batch] @ pool.T
-        if exclude_self:
-            sim[np.arange(len(sim)), np.arange(s, s + len(sim))] = -np.inf
-        part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        psim = np.take_along_axis(sim, part, 1)
-        order = np.lexsort((part, -psim), axis=1)  # best first; ties: lower row first
-        idx[s:s + len(sim)] = np.take_along_axis(part, order, 1)
-        sims[s:s + len(sim)] = np.take_along_axis(psim, order, 1)
+    sims, idx = index.knn(queries, pool, k, exclude_self=exclude_self, engine=engine, batch=batch)
     return idx, sims
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from instemb.errors import InstembError
+from instemb.tools import index
 
 METHODS = ("kmeans", "kcenter")
 
@@ -35,45 +36,24 @@ def _check(emb: np.ndarray, k: int) -> np.ndarray:
     return emb
 
 
-def kmeans_select(emb: np.ndarray, k: int, seed: int = 0) -> Selection:
-    """k-means (k-means++ init, sklearn's n_init="auto"); per cluster the row nearest its centroid."""
-    from sklearn.cluster import KMeans
-
+def kmeans_select(emb: np.ndarray, k: int, seed: int = 0, engine: str = "auto") -> Selection:
+    """k-means (see :func:`instemb.tools.index.kmeans`); per cluster the row nearest its centroid."""
     emb = _check(emb, k)
-    km = KMeans(n_clusters=k, random_state=seed, n_init="auto").fit(emb)
-    labels = km.labels_
-    dist = np.linalg.norm(emb - km.cluster_centers_[labels], axis=1)
-    chosen, clusters = [], []
-    for c in range(k):
-        members = np.flatnonzero(labels == c)
-        if len(members):  # k-means can leave a cluster empty on duplicate-heavy data
-            chosen.append(members[np.argmin(dist[members])])
-            clusters.append(c)
-    return _finish(np.array(chosen), np.array(clusters), labels, dist)
+    centroids, labels = index.kmeans(emb, k, seed=seed, engine=engine)
+    dist = index.row_distances(emb, centroids, labels)
+    chosen, clusters = index.nearest_members(dist, labels)  # k-means can leave a cluster empty
+    return _finish(chosen, clusters, labels, dist)
 
 
-def kcenter_select(emb: np.ndarray, k: int, seed: int = 0) -> Selection:
+def kcenter_select(emb: np.ndarray, k: int, seed: int = 0, engine: str = "auto") -> Selection:
     """Greedy k-center: start at a seeded random row, then repeatedly add the row farthest from
     everything chosen so far. Each row's cluster is its nearest chosen row; ``distance`` is the
-    distance from the chosen row to the nearest row chosen before it (0 for the first)."""
+    distance from the chosen row to the nearest row chosen before it (0 for the first). Above
+    ``index.KCENTER_MAX_ROWS`` rows the FAISS engine runs it on a seeded sample of that many
+    rows (see :func:`instemb.tools.index.kcenter`)."""
     emb = _check(emb, k)
-    rng = np.random.default_rng(seed)
-    first = int(rng.integers(len(emb)))
-    nearest = np.linalg.norm(emb - emb[first], axis=1)
-    owner = np.zeros(len(emb), dtype=np.int64)
-    centers, radius = [first], [0.0]
-    for c in range(1, k):
-        far = int(np.argmax(nearest))
-        if nearest[far] <= 0:  # only duplicates left
-            break
-        centers.append(far)
-        radius.append(float(nearest[far]))
-        d = np.linalg.norm(emb - emb[far], axis=1)
-        closer = d < nearest
-        nearest[closer] = d[closer]
-        owner[closer] = c
-    centers = np.array(centers)
-    return _finish(centers, np.arange(len(centers)), owner, np.array(radius), per_row=False)
+    centers, owner, radius = index.kcenter(emb, k, seed=seed, engine=engine)
+    return _finish(centers, np.arange(len(centers)), owner, radius, per_row=False)
 
 
 def _finish(chosen, clusters, labels, dist, per_row: bool = True) -> Selection:
@@ -84,10 +64,13 @@ def _finish(chosen, clusters, labels, dist, per_row: bool = True) -> Selection:
     return Selection(chosen, clusters, sizes, distance.astype(np.float64), labels)
 
 
-def select(emb: np.ndarray, k: int, method: str = "kmeans", seed: int = 0) -> Selection:
+def select(emb: np.ndarray, k: int, method: str = "kmeans", seed: int = 0,
+           engine: str = "auto") -> Selection:
+    """``engine``: "auto" (scikit-learn/numpy below ``index.FAISS_MIN_ROWS`` rows, FAISS from
+    there on), "sklearn" or "faiss"."""
     if method not in METHODS:
         raise InstembError(f"unknown selection method {method!r}: use {' or '.join(METHODS)}")
-    return (kmeans_select if method == "kmeans" else kcenter_select)(emb, k, seed)
+    return (kmeans_select if method == "kmeans" else kcenter_select)(emb, k, seed, engine)
 
 
 def random_select(n: int, k: int, seed: int = 0) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Projection: scikit-learn t-SNE (already a dependency; deterministic with a seed; on a few
 thousand points it takes under a minute on 2 cores). Colours: k-means clusters computed on the
-full embeddings, each named by its most frequent task labels. The page needs no network: data,
+full embeddings (FAISS for large inputs), each named by its most frequent task labels. t-SNE
+cannot take a million points: above ``MAX_POINTS`` rows (an option) the page draws a seeded
+random sample, says so, and its cluster list still counts every row. The page needs no network: data,
 CSS and JS are inline; it draws on a canvas, shows the instruction on hover, filters by a search
 box (also from the URL: ``map.html#q=poem``) and lists the clusters with sizes and examples.
 For automated checks it sets ``data-points`` (points drawn), ``data-visible`` (points matching the
@@ -17,6 +19,9 @@ from collections import Counter
 import numpy as np
 
 from instemb.errors import InstembError
+from instemb.tools import index
+
+MAX_POINTS = 20_000
 
 
 def project(emb: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -41,11 +46,16 @@ def default_clusters(n: int) -> int:
     return int(max(1, min(40, round(np.sqrt(n / 3)))))
 
 
-def cluster(emb: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    from sklearn.cluster import KMeans
+def cluster(emb: np.ndarray, k: int, seed: int = 0, engine: str = "auto") -> np.ndarray:
+    """Each row's k-means cluster (:func:`instemb.tools.index.kmeans`)."""
+    return index.kmeans(emb, min(k, len(emb)), seed=seed, engine=engine)[1]
 
-    k = min(k, len(emb))
-    return KMeans(n_clusters=k, random_state=seed, n_init="auto").fit_predict(emb)
+
+def sample_rows(n: int, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray:
+    """The rows to draw: all of them, or a seeded random sample of ``max_points``, ascending."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
 
 
 def name_clusters(labels: np.ndarray, tasks: list[str | None], texts: list[str], top: int = 2) -> dict[int, str]:
@@ -75,21 +85,27 @@ def _palette(k: int) -> list[str]:
 
 
 def build_html(texts: list[str], xy: np.ndarray, labels: np.ndarray, names: dict[int, str],
-               title: str = "Task map", examples: int = 3, emb: np.ndarray | None = None) -> str:
+               title: str = "Task map", examples: int = 3, emb: np.ndarray | None = None,
+               sizes: dict[int, int] | None = None, total: int | None = None) -> str:
     """The page as one string. With ``emb``, each cluster's examples are its rows nearest
-    the cluster mean; without, its first rows."""
+    the cluster mean; without, its first rows. When the points are a sample: ``sizes`` gives
+    every cluster's size in the full set and ``total`` its row count (the page says so)."""
     if len(texts) != len(xy) or len(texts) != len(labels):
         raise InstembError("texts, coordinates and cluster labels differ in length")
-    ids = sorted(names, key=lambda c: -int((labels == c).sum()))
+    if sizes is None:
+        sizes = {int(c): int((labels == c).sum()) for c in names}
+    ids = sorted(sizes, key=lambda c: -sizes[c])
     colour = dict(zip(ids, _palette(len(ids))))
     clusters = []
     for c in ids:
         members = np.flatnonzero(labels == c)
-        if emb is not None:
+        if emb is not None and len(members):
             members = members[np.argsort(-(emb[members] @ emb[members].mean(0)), kind="stable")]
-        clusters.append({"id": int(c), "name": names[c], "size": int(len(members)),
-                         "color": colour[c], "examples": [texts[i] for i in members[:examples]]})
-    data = {"title": title, "x": [round(float(v), 4) for v in xy[:, 0]],
+        clusters.append({"id": int(c), "name": names.get(c, "(none in the sample)"),
+                         "size": int(sizes[c]), "color": colour[c],
+                         "examples": [texts[i] for i in members[:examples]]})
+    data = {"title": title, "total": int(total or len(texts)),
+            "x": [round(float(v), 4) for v in xy[:, 0]],
             "y": [round(float(v), 4) for v in xy[:, 1]], "c": [int(v) for v in labels],
             "t": list(texts), "clusters": clusters}
     # "<" as \u003c: still valid JSON, and no "</script>" or "<!--" can end the data block early
@@ -124,7 +140,7 @@ aside h2{font-size:13px;margin:10px 12px 6px;color:#555}
 .cl ul{margin:3px 0 0 17px;padding:0;color:#555}
 .cl li{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 </style></head>
-<body data-points="0" data-visible="0" data-errors="0">
+<body data-points="0" data-visible="0" data-errors="0" data-total="0">
 <div id="main"><header><h1 id="ttl"></h1>
 <input id="q" type="search" placeholder="Search instructions (e.g. poem, translate)" autocomplete="off">
 <span id="count"></span></header>
@@ -146,6 +162,8 @@ var match=new Uint8Array(N).fill(1),focus=null,hover=-1;
 var cv=document.getElementById("cv"),ctx=cv.getContext("2d"),tip=document.getElementById("tip");
 var q=document.getElementById("q"),countEl=document.getElementById("count");
 document.getElementById("ttl").textContent=D.title;document.title=D.title;
+var note=D.total>N?" (a random sample of "+N+" of "+D.total+" instructions; cluster sizes count all)":"";
+document.body.setAttribute("data-total",String(D.total));
 var W=0,H=0,PAD=14,R=3;
 function px(k){return PAD+D.x[k]*(W-2*PAD);} function py(k){return PAD+(1-D.y[k])*(H-2*PAD);}
 function resize(){var r=cv.getBoundingClientRect(),dpr=window.devicePixelRatio||1;W=Math.max(r.width,50);H=Math.max(r.height,50);
@@ -160,7 +178,7 @@ function draw(){ctx.clearRect(0,0,W,H);var drawn=0,vis=0,k;
  if(hover>=0){ctx.strokeStyle="#000";ctx.lineWidth=1.5;ctx.beginPath();ctx.arc(px(hover),py(hover),R+2.5,0,6.2832);ctx.stroke();}
  document.body.setAttribute("data-points",String(drawn));document.body.setAttribute("data-visible",String(vis));
  window.__pointsDrawn=drawn;
- countEl.textContent=(vis===N?N+" instructions":vis+" of "+N+" instructions")+" \\u00b7 "+D.clusters.length+" clusters";}
+ countEl.textContent=(vis===N?N+" instructions":vis+" of "+N+" instructions")+note+" \\u00b7 "+D.clusters.length+" clusters";}
 function filter(){var s=q.value.trim().toLowerCase();for(var k=0;k<N;k++){match[k]=(!s||lower[k].indexOf(s)>=0)?1:0;}draw();}
 q.addEventListener("input",filter);
 cv.addEventListener("mousemove",function(e){var r=cv.getBoundingClientRect(),mx=e.clientX-r.left,my=e.clientY-r.top,best=-1,bd=64;
