@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 from typing import Sequence
@@ -22,7 +23,14 @@ POOLING_HELP = (
     "own tokens only; last: last token's final hidden state (decoders); last2: last token's state "
     "averaged over the last two layers (decoders, the paper's choice)"
 )
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
+BACKENDS = ("auto", "torch", "onnx")
+BACKEND_HELP = (
+    "torch: PyTorch at the chosen dtype; onnx: ONNX Runtime, exported once into the cache "
+    "(dtype float32, or int8 = dynamic int8 quantisation; encoders only); auto: the fastest path "
+    "measured faithful for the model (benchmarks/faithfulness.py) when dtype is auto, ONNX for "
+    "dtype int8, torch otherwise"
+)
 
 
 def cpu_has_bf16() -> bool:
@@ -39,6 +47,8 @@ def resolve_dtype(dtype: str, device: str):
 
     if dtype not in DTYPES:
         raise InstembError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    if dtype == "int8":
+        raise InstembError("dtype int8 needs the ONNX backend (backend='onnx' or 'auto')")
     if dtype == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -106,7 +116,12 @@ def _fingerprint(source: str, path: Path | None) -> str:
 
 
 class Embedder:
-    """Embeds instructions with a prompt and a pooling; see :func:`load`."""
+    """Embeds instructions with a prompt and a pooling; see :func:`load`.
+
+    Tokenisation, length-sorted batching and pooling live here; the forward pass is
+    :meth:`_hidden` (PyTorch here, ONNX Runtime in :mod:`instemb.models.onnx_backend`)."""
+
+    backend = "torch"
 
     def __init__(self, model, tokenizer, *, name: str, kind: str, pooling: str, prompt: Prompt,
                  max_length: int, fingerprint: str, device: str = "cpu"):
@@ -129,9 +144,11 @@ class Embedder:
         return str(next(self.model.parameters()).dtype).replace("torch.", "")
 
     def cache_key(self) -> str:
-        """Everything that changes the vectors, apart from the text itself."""
-        return json.dumps([self.fingerprint, self.kind, self.pooling, self.prompt.template,
-                           self.prompt.add_period, self.max_length, self.dtype])
+        """Everything that changes the vectors, apart from the text itself (torch keys are
+        unchanged from before there were backends, so old caches stay valid)."""
+        parts = [self.fingerprint, self.kind, self.pooling, self.prompt.template,
+                 self.prompt.add_period, self.max_length, self.dtype]
+        return json.dumps(parts if self.backend == "torch" else parts + [self.backend])
 
     def _tokenize(self, texts: list[str]):
         """Token ids per text (prompt applied), and for mean-instruction the instruction mask.
@@ -169,8 +186,8 @@ class Embedder:
         return ids, masks
 
     def _batch(self, ids: list[list[int]], masks, rows: list[int]):
-        import torch
-
+        """Padded numpy inputs for the rows (right-padded; left for decoders) and the pooling
+        mask of mean-instruction (None otherwise)."""
         width = max(len(ids[r]) for r in rows)
         pad_id = self.tokenizer.pad_token_id
         if pad_id is None:
@@ -186,38 +203,42 @@ class Embedder:
             attention[j, sl] = 1
             if masks:
                 pool_mask[j, sl] = masks[r]
-        batch = {"input_ids": torch.from_numpy(input_ids).to(self.device),
-                 "attention_mask": torch.from_numpy(attention).to(self.device)}
+        batch = {"input_ids": input_ids, "attention_mask": attention}
         if left:
-            pos = np.clip(attention.cumsum(1) - 1, 0, None)
-            batch["position_ids"] = torch.from_numpy(pos).to(self.device)
+            batch["position_ids"] = np.clip(attention.cumsum(1) - 1, 0, None)
         return batch, pool_mask
 
-    def _pool(self, out, batch, pool_mask):
+    def _hidden(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The model's output as float32 numpy: final hidden states (batch, tokens, dim) for
+        encoders, the pooled last-token state (batch, dim) for decoders. Backends override this."""
         import torch
 
-        if self.kind == "decoder":
-            states = out.hidden_states
+        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
+        with torch.inference_mode():
+            if self.kind != "decoder":
+                return self.model(**inputs).last_hidden_state.float().cpu().numpy()
+            states = self.model(**inputs, output_hidden_states=True, use_cache=False).hidden_states
             vec = states[-1][:, -1].float()
             if self.pooling == "last2":
                 vec = (vec + states[-2][:, -1].float()) / 2
-            return vec
-        hidden = out.last_hidden_state.float()
+            return vec.cpu().numpy()
+
+    def _pool(self, hidden: np.ndarray, attention: np.ndarray, pool_mask) -> np.ndarray:
+        """One vector per row from what :meth:`_hidden` returned."""
+        if hidden.ndim == 2:  # decoders pool inside _hidden
+            return hidden
         if self.pooling == "cls":
             return hidden[:, 0]
+        mask = attention.astype(np.float32)
         if pool_mask is not None:
-            mask = torch.from_numpy(pool_mask).to(hidden.device)
-            empty = mask.sum(1) == 0  # nothing of the instruction survived: use all tokens
-            mask[empty] = batch["attention_mask"][empty].float()
-        else:
-            mask = batch["attention_mask"].float()
-        mask = mask.unsqueeze(-1)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            empty = pool_mask.sum(1) == 0  # nothing of the instruction survived: use all tokens
+            mask = np.where(empty[:, None], mask, pool_mask)
+        summed = np.matmul(mask[:, None, :], hidden)[:, 0]
+        return summed / np.maximum(mask.sum(1, keepdims=True), 1e-9)
 
     def encode(self, instructions: Sequence[str], batch_size: int = 32,
                show_progress_bar: bool | None = None) -> np.ndarray:
         """Embed instructions: float32 array (n, dim), rows L2-normalised, in input order."""
-        import torch
         from tqdm.auto import tqdm
 
         texts = check_instructions(instructions)
@@ -230,23 +251,20 @@ class Embedder:
         order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))  # longest first
         if show_progress_bar is None:
             show_progress_bar = len(texts) >= 2000
-        want_states = self.kind == "decoder"
-        with torch.inference_mode(), tqdm(total=len(texts), disable=not show_progress_bar,
-                                          desc="embedding", unit="instr") as bar:
+        with tqdm(total=len(texts), disable=not show_progress_bar, desc="embedding",
+                  unit="instr") as bar:
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
                 batch, pool_mask = self._batch(ids, masks, rows)
-                result = self.model(**batch, output_hidden_states=want_states, use_cache=False) \
-                    if want_states else self.model(**batch)
-                vec = self._pool(result, batch, pool_mask)
-                vec = torch.nn.functional.normalize(vec, dim=-1)
-                out[rows] = vec.cpu().numpy()
+                vec = self._pool(self._hidden(batch), batch["attention_mask"], pool_mask)
+                out[rows] = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
                 bar.update(len(rows))
         return out
 
     def __repr__(self) -> str:
         return (f"Embedder(name={self.name!r}, kind={self.kind!r}, pooling={self.pooling!r}, "
-                f"prompt={self.prompt.name!r}, dtype={self.dtype!r}, dim={self.dim})")
+                f"prompt={self.prompt.name!r}, backend={self.backend!r}, dtype={self.dtype!r}, "
+                f"dim={self.dim})")
 
 
 def from_model(model, tokenizer, *, name: str = "in-memory", pooling: str | None = None,
@@ -297,16 +315,50 @@ def _check_pooling(kind: str, pooling: str) -> None:
                            f"{', '.join(allowed)}")
 
 
+def _pick_backend(backend: str, dtype: str, alias, kind: str, device: str) -> tuple[str, str]:
+    """(backend, dtype) to run: ``auto`` resolved, impossible combinations refused."""
+    if backend not in BACKENDS:
+        raise InstembError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if dtype not in DTYPES:
+        raise InstembError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    fast_backend, fast_dtype = (alias.fast if alias else ("torch", "auto"))
+    if backend == "auto":
+        if dtype == "int8":
+            backend = "onnx"
+        elif (dtype == "auto" and device == "cpu" and fast_backend == "onnx"
+              and importlib.util.find_spec("onnxruntime") is not None):
+            backend = "onnx"
+        else:
+            backend = "torch"
+    if backend == "onnx":
+        if kind == "decoder":
+            raise InstembError("the ONNX backend runs encoder models only: use backend torch")
+        if device != "cpu":
+            raise InstembError("the ONNX backend runs on the CPU only: use backend torch")
+        if dtype in ("bfloat16", "float16"):
+            raise InstembError(f"the ONNX backend takes dtype float32 or int8, not {dtype}")
+        if dtype == "auto":
+            dtype = fast_dtype if fast_backend == "onnx" else "float32"
+    return backend, dtype
+
+
 def load(name_or_path: str = DEFAULT_MODEL, pooling: str | None = None,
          prompt: str | Prompt | None = None, dtype: str = "auto", device: str = "cpu",
-         max_length: int | None = None) -> Embedder:
+         max_length: int | None = None, backend: str = "auto") -> Embedder:
     """Load an embedder from an alias (see ``instemb models``), a local folder or a hub id.
 
     pooling defaults to the model's own (sentence-transformers config) for encoders, else
     ``mean``; ``last2`` for decoders. prompt is a template name (``pie``, ``pie-short``,
     ``none``) or a string with ``{instruction}``; by default the alias's own (``none`` for
-    other models). dtype ``auto`` means bfloat16 where the CPU
-    supports it, float32 otherwise.
+    other models).
+
+    backend ``torch``: dtype ``auto`` means bfloat16 where the CPU supports it, float32
+    otherwise. backend ``onnx`` (encoders, CPU): the model is exported once to ONNX in the cache
+    (``<cache>/onnx/``); dtype ``float32`` runs that graph, ``int8`` a dynamically quantised
+    copy (int8 weights per channel, activations quantised per batch), ``auto`` the one the
+    alias records as measured faithful (``Alias.fast``), else float32. backend ``auto``: the
+    alias's ``fast`` path when dtype is ``auto`` (torch for every alias so far: see
+    benchmarks/faithfulness.py), ONNX for dtype ``int8``, torch for any other dtype.
     """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -337,17 +389,21 @@ def load(name_or_path: str = DEFAULT_MODEL, pooling: str | None = None,
     pooling = pooling or (alias.pooling if alias else None) or st_pooling or (
         "last2" if kind == "decoder" else "mean")
     _check_pooling(kind, pooling)
-    torch_dtype = resolve_dtype(dtype, device)
+    backend, dtype = _pick_backend(backend, dtype, alias, kind, device)
     where = str(path) if local else source
     tokenizer = AutoTokenizer.from_pretrained(where)
     if not getattr(tokenizer, "is_fast", False) and pooling == "mean-instruction":
         raise InstembError("mean-instruction pooling needs a fast tokenizer")
-    model = AutoModel.from_pretrained(where, dtype=torch_dtype).to(device)
-    model.eval()
     limits = [st_max, getattr(config, "max_position_embeddings", None),
               tokenizer.model_max_length if tokenizer.model_max_length < 1e6 else None,
               512 if kind == "encoder" else 1024]
-    auto_max = min(x for x in limits if x)
-    return Embedder(model, tokenizer, name=name_or_path, kind=kind, pooling=pooling,
-                    prompt=prompt, max_length=max_length or auto_max,
-                    fingerprint=_fingerprint(source, path if local else None), device=device)
+    common = dict(name=name_or_path, kind=kind, pooling=pooling, prompt=prompt,
+                  max_length=max_length or min(x for x in limits if x),
+                  fingerprint=_fingerprint(source, path if local else None))
+    if backend == "onnx":
+        from instemb.models.onnx_backend import load_onnx
+
+        return load_onnx(where, config, tokenizer, quantize=dtype == "int8", **common)
+    model = AutoModel.from_pretrained(where, dtype=resolve_dtype(dtype, device)).to(device)
+    model.eval()
+    return Embedder(model, tokenizer, device=device, **common)

@@ -31,6 +31,9 @@ class Alias:
     install: str  # how to get it
     locate: Callable[[], Path]
     prompt: str = "none"  # the prompt this model works best with
+    # (backend, dtype) that load(backend="auto", dtype="auto") uses on CPU: the fastest path
+    # measured faithful to fp32 for this model (benchmarks/faithfulness.py)
+    fast: tuple[str, str] = ("torch", "auto")
 
 
 def _minilm() -> Path:
@@ -107,6 +110,8 @@ def _smollm2() -> Path:
 ALIASES: dict[str, Alias] = {
     a.name: a
     for a in [
+        # ONNX int8 runs 1.6x torch bf16 per CPU-second here but moved IEB's ARI by -0.014
+        # (5-seed mean; benchmarks/faithfulness.py), so auto stays torch for it (Alias.fast)
         Alias("instemb", "all-MiniLM-L6-v2 fine-tuned on task-labelled instructions (ships inside "
               "instemb; see its model card)", "encoder", "mean", "installed with instemb", _shipped),
         Alias("minilm", "sentence-transformers/all-MiniLM-L6-v2 (22.7M, 384-d)", "encoder", "mean",
