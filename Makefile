@@ -14,7 +14,7 @@ $(BIN)/instemb: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# the local CPU wheel first, or pip pulls CUDA builds of torch
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test,labels,llm]"
+	$(BIN)/pip install -q -e ".[test,labels,llm,ray,fast]"
 	touch $(BIN)/instemb
 
 install: $(BIN)/instemb
@@ -45,7 +45,7 @@ IEB := ../shared/data/instruction-embedding-benchmark
 SHARED := ../shared/data
 LABELLED := runs/eft_train_labelled.jsonl
 TRAIN := $(BIN)/instemb train --data $(LABELLED) --ieb-dir $(IEB) --seed 0 --bf16
-FINAL_RECIPE := --mix clinc150,banking77 --mix-per-set 1000 --distill 6000 --extra-data $(SHARED) --max-instruction-tokens 48
+FINAL_RECIPE := --mix clinc150,banking77 --mix-per-set 1000 --distill 12000 --batch-size 128 --extra-data $(SHARED) --max-instruction-tokens 48
 # the ablation runs share a smaller budget (12 anchors per category, 32 tokens: ~5 min each)
 ABLATION_BUDGET := --max-per-task 12 --max-instruction-tokens 32
 SHIPPED := src/instemb/models/instemb-minilm

@@ -1,0 +1,1 @@
+"""Execution engines for embedding beyond one process (``instemb embed --engine ray``)."""
