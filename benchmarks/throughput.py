@@ -110,7 +110,7 @@ def main() -> None:
               f"ST fp32 {row['min_cosine_vs_st_fp32']['instemb default (auto)']}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    if not args.no_readme and args.limit is None:
+    if not args.no_readme:
         replace_section("throughput", markdown(results))
 
 
@@ -142,9 +142,9 @@ def markdown(r: dict) -> str:
             lines.append(f"| {s['model']} | {s['prompt']} | {shown} | {rate:.0f} | {rate / base:.2f}x "
                          f"| {rate / bf16:.2f}x | {cos} |")
     lines.append("")
-    lines.append(f"IEB's {r['n']:,} unlabelled training instructions, batch {r['batch_size']}, "
+    lines.append(f"The first {r['n']:,} of IEB's unlabelled training instructions, batch {r['batch_size']}, "
                  f"{r['threads']} threads, one run each; model loading and the one-off ONNX export "
-                 f"are not timed. Regenerate: `python benchmarks/throughput.py`.")
+                 f"are not timed. Regenerate: `python benchmarks/throughput.py --limit {r['n']}`.")
     return "\n".join(lines)
 
 

@@ -6,8 +6,10 @@ dtype: ``float32`` runs the exported graph (same vectors as torch fp32, cosine 1
 ``int8`` quantises every weight MatMul (int8 weights per output channel, uint8 activations
 per batch). Measured on the default model (2-core AMD EPYC, AVX512-VNNI, one thread, per
 CPU-second, no prompt): torch bf16 ~320, ONNX fp32 ~210, ONNX int8 ~510 instructions; int8's
-cosine to fp32 is 0.973 min / 0.993 mean and it moved IEB's ARI by -0.014 (5-seed mean), so
-it is opt-in. Tried and dropped: onnxruntime.transformers' BERT fusions (slower than ORT's own
+cosine to fp32 is 0.976 min / 0.993 mean; on the shipped model it moved IEB's ARI by -0.007
+(10-seed mean; a single seed moves more under bf16 alone) and Spearman by 0.0000, within the
+0.01 faithfulness bar, so ``backend="auto"`` uses it for the default model
+(benchmarks/faithfulness.py). Tried and dropped: onnxruntime.transformers' BERT fusions (slower than ORT's own
 ALL-level fusions: 194 fp32 / 425 int8), MatMulNBits 8-bit blocks (cosine 0.999 but no faster
 than torch bf16), int8 with the FFN input layers kept fp32 (0.995 mean cosine, ~340), batch
 sizes 16-128 (32 is best); ONNX Runtime's CPU provider has no bfloat16 arithmetic."""
@@ -36,8 +38,8 @@ def _require_onnxruntime():
         import onnx  # noqa: F401
         import onnxruntime
     except ImportError:
-        raise InstembError('the ONNX backend needs: pip install "instemb[fast]" '
-                          '(onnxruntime and onnx)') from None
+        raise InstembError("the ONNX backend needs onnxruntime and onnx: pip install onnxruntime onnx"
+                          ) from None
     return onnxruntime
 
 
