@@ -52,7 +52,6 @@ def embed(
     """Embed every instruction of INPUT, in input order: into one (n, dim) float32 .npy array,
     or, streamed in bounded memory, into a resumable folder of shards."""
     import importlib.util
-    import inspect
 
     import numpy as np
 
@@ -81,11 +80,8 @@ def embed(
         texts = [t for _, _, t in iter_instructions(input, field, skip_bad=skip_bad, bad=bad)]
     if model not in ALIASES and Path(model).expanduser().is_dir():
         model = str(Path(model).expanduser().resolve())  # same weights fingerprint from any cwd
-    load_kwargs = {"name_or_path": model, "pooling": pooling, "prompt": prompt, "dtype": dtype}
-    if "backend" in inspect.signature(load).parameters:
-        load_kwargs["backend"] = backend
-    elif backend != "auto":
-        raise InstembError("--backend needs a newer instemb.load(); leave it at auto")
+    load_kwargs = {"name_or_path": model, "pooling": pooling, "prompt": prompt, "dtype": dtype,
+                   "backend": backend}
     embedder = load(**load_kwargs)
     skipped = f"; {bad.count} bad rows skipped" if bad.count else ""
     if not sharded:
@@ -106,9 +102,8 @@ def embed(
         from instemb.engines.ray_engine import encode_shards_on_ray
 
         # workers load exactly what was loaded here: resolved pooling, dtype and backend
-        ray_kwargs = {**load_kwargs, "pooling": embedder.pooling, "dtype": settings["dtype"]}
-        if "backend" in load_kwargs:
-            ray_kwargs["backend"] = settings["backend"]
+        ray_kwargs = {**load_kwargs, "pooling": embedder.pooling, "dtype": settings["dtype"],
+                      "backend": settings["backend"]}
 
         def encoder(shards):
             return encode_shards_on_ray(shards, ray_kwargs, batch_size, workers)
