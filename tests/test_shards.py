@@ -256,6 +256,23 @@ def test_select_and_demos_read_a_shard_folder(tmp_path, tiny_dir):
     assert got[0]["demos"][0]["score"] == pytest.approx(1.0, abs=1e-4)
 
 
+def test_correlate_reads_shard_folders(tmp_path, tiny_dir):
+    a = write_jsonl(tmp_path / "a.jsonl", instructions(60, seed=1))
+    b = write_jsonl(tmp_path / "b.jsonl", instructions(50, seed=2))
+    cli(*embed_args(a, tmp_path / "a", tiny_dir, "--shard-size", "25"))
+    cli(*embed_args(b, tmp_path / "b", tiny_dir, "--shard-size", "25"))
+    cli("correlate", tmp_path / "a", tmp_path / "b", "-o", tmp_path / "from_shards", "--names", "a,b")
+    cli("correlate", a, b, "-o", tmp_path / "from_files", "--names", "a,b", "--model", tiny_dir)
+    got = json.loads((tmp_path / "from_shards" / "correlation.json").read_text())
+    want = json.loads((tmp_path / "from_files" / "correlation.json").read_text())
+    assert got["rows"] == [60, 50]
+    # same model; bf16 rounding differs with batch composition (shards of 25 vs one pass)
+    assert np.allclose(got["max_cosine"], want["max_cosine"], atol=1e-3)
+    assert np.allclose(got["wasserstein"], want["wasserstein"], rtol=1e-2)
+    with pytest.raises(InstembError, match="different models"):  # stored tiny-model vectors beside minilm ones
+        cli("correlate", tmp_path / "a", b, "-o", tmp_path / "mixed", "--model", "minilm")
+
+
 # --- a real kill -9 ---------------------------------------------------------------------------
 
 def test_kill_9_then_resume_is_byte_identical(tmp_path, tiny_dir):

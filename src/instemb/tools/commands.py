@@ -221,7 +221,7 @@ def register(app: typer.Typer) -> None:
         A's rows of the max cosine to any row of B (row A, column B; higher = B covers A)."""
         import numpy as np
 
-        from instemb.data.io import atomic_path, column, read_rows, write_json
+        from instemb.data.io import atomic_path, write_json
         from instemb.tools.correlate import (NORMALISATIONS, correlation_matrices, heatmap,
                                              matrix_csv)
         from instemb.tools.select import random_select
@@ -238,29 +238,40 @@ def register(app: typer.Typer) -> None:
         labels = [x.strip() for x in names.split(",")] if names else dataset_names([p for p, _ in specs])
         if len(labels) != len(specs) or not all(labels):
             raise InstembError(f"--names gives {len(labels)} names for {len(specs)} datasets")
-        texts = []
-        for path, f in specs:
-            rows = read_rows(path)
-            keep = random_select(len(rows), min(max_rows, len(rows)), seed)
-            texts.append(column([rows[int(i)] for i in keep], f, f"{path} (field {f!r})"))
+        from instemb.data.shards import StoredTexts
         from instemb.models import load
 
-        embedder = load(model, pooling=pooling, prompt=prompt, dtype=dtype)
-        embs = [embedder.encode(t, batch_size=batch_size, show_progress_bar=progress)
-                for t in texts]
+        embs, used, embedder = [], [], None
+        for path, f in specs:
+            rows, texts = _read(path, f)  # a shard folder brings its stored vectors
+            keep = [int(i) for i in random_select(len(rows), min(max_rows, len(rows)), seed)]
+            if isinstance(texts, StoredTexts):
+                vectors, stored = _stored(texts, model, prompt, pooling, dtype)
+                embs.append(vectors[keep])
+                used.append(stored.name)
+            else:
+                if embedder is None:
+                    embedder = load(model, pooling=pooling, prompt=prompt, dtype=dtype)
+                embs.append(embedder.encode([texts[i] for i in keep], batch_size=batch_size,
+                                            show_progress_bar=progress))
+                used.append(embedder.name)
+        models = list(dict.fromkeys(used))
+        if len(models) > 1:
+            raise InstembError(f"the datasets' vectors come from different models ({', '.join(models)}): "
+                               f"re-embed the shard folders with one model")
         mats = correlation_matrices(embs, normalisation=normalise, progress=bool(progress))
         output.mkdir(exist_ok=True)
         for key, mat in mats.items():
             with atomic_path(output / f"{key}.csv") as tmp:
                 tmp.write_text(matrix_csv(labels, mat), encoding="utf-8")
-        write_json({"names": labels, "rows": [len(t) for t in texts], "model": embedder.name,
+        write_json({"names": labels, "rows": [len(e) for e in embs], "model": models[0],
                     "normalisation": normalise, "seed": seed,
                     **{k: np.round(v, 8).tolist() for k, v in mats.items()}},
                    output / "correlation.json")
         with atomic_path(output / "correlation.png") as tmp:
-            heatmap(labels, mats, tmp, title=f"Dataset task correlation ({embedder.name})")
+            heatmap(labels, mats, tmp, title=f"Dataset task correlation ({models[0]})")
         _echo(f"wrote wasserstein.csv, max_cosine.csv, correlation.json, correlation.png to "
-              f"{output} ({len(specs)} datasets, <= {max_rows} rows each; {embedder.name})")
+              f"{output} ({len(specs)} datasets, <= {max_rows} rows each; {models[0]})")
 
     @app.command("map")
     def task_map(
