@@ -69,3 +69,6 @@ ablation: $(LABELLED)
 	$(TRAIN) $(ABLATION_BUDGET) --no-hard-negatives -o runs/sup-nohn
 	$(TRAIN) $(ABLATION_BUDGET) -o runs/sup-hn
 	$(TRAIN) $(ABLATION_BUDGET) --prompt pie -o runs/sup-hn-pie
+	# the full-budget recipes beside the shipped one (about 17-19 min each)
+	$(TRAIN) --mix clinc150,banking77 --mix-per-set 1000 --distill 6000 --extra-data $(SHARED) --max-instruction-tokens 48 -o runs/final-c
+	$(TRAIN) --mix clinc150,banking77 --mix-per-set 1000 --distill 12000 --batch-size 64 --extra-data $(SHARED) --max-instruction-tokens 48 -o runs/final-e

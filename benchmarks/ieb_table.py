@@ -47,6 +47,7 @@ ABLATION = [
     ("supervised + hard negatives, PIE prompt in training", "sup-hn-pie"),
     ("+ CLINC150/BANKING77 intents mixed in + keep 6,000 base vectors, batch 64 (first default)",
      "final-c"),
+    ("+ intents mixed in + keep 12,000 base vectors, batch 64", "final-e"),
     ("shipped: + intents mixed in + keep 12,000 base vectors, batch 128", "instemb"),
 ]
 INTENT = ("clinc150", "banking77", "math_type")
