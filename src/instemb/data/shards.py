@@ -173,19 +173,24 @@ def check_shard_folder(folder: str | os.PathLike, resume: bool = False) -> Path:
     return folder
 
 
+def _manifest_json(path: Path) -> dict:
+    """A manifest file's contents, checked to be an instemb shard manifest."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InstembError(f"{path}: not a readable manifest") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise InstembError(f"{path}: not an instemb shard manifest")
+    return manifest
+
+
 def _prepare(folder: Path, resume: bool, settings: dict, source: dict) -> dict | None:
     """Check the output folder; on resume, the manifest to continue (None when fresh)."""
     check_shard_folder(folder, resume)
     if not resume:
         folder.mkdir(exist_ok=True)
         return None
-    manifest_path = folder / MANIFEST
-    try:
-        old = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InstembError(f"{manifest_path}: not a readable manifest") from None
-    if old.get("format") != FORMAT:
-        raise InstembError(f"{folder}/{MANIFEST}: not an instemb shard manifest")
+    old = _manifest_json(folder / MANIFEST)
     for key, value in {**settings, "input": source}.items():
         was = old.get("input") if key == "input" else old.get("settings", {}).get(key)
         if key == "input":
@@ -304,12 +309,7 @@ def read_manifest(folder: str | os.PathLike) -> dict:
     path = folder / MANIFEST
     if not path.is_file():
         raise InstembError(f"{folder}: not a shard folder (no {MANIFEST})")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InstembError(f"{path}: not a readable manifest") from None
-    if manifest.get("format") != FORMAT:
-        raise InstembError(f"{path}: not an instemb shard manifest")
+    manifest = _manifest_json(path)
     if not manifest.get("complete"):
         raise InstembError(f"{folder}: the embedding run is not finished; run `instemb embed` "
                            f"again with --resume")

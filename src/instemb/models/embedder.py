@@ -357,8 +357,9 @@ def load(name_or_path: str = DEFAULT_MODEL, pooling: str | None = None,
     (``<cache>/onnx/``); dtype ``float32`` runs that graph, ``int8`` a dynamically quantised
     copy (int8 weights per channel, activations quantised per batch), ``auto`` the one the
     alias records as measured faithful (``Alias.fast``), else float32. backend ``auto``: the
-    alias's ``fast`` path when dtype is ``auto`` (torch for every alias so far: see
-    benchmarks/faithfulness.py), ONNX for dtype ``int8``, torch for any other dtype.
+    alias's ``fast`` path when dtype is ``auto`` (ONNX int8 for the default model, torch for
+    the others: see benchmarks/faithfulness.py), ONNX for dtype ``int8``, torch for any other
+    dtype.
     """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from instemb.errors import InstembError
 from instemb.tools import index
 
 PREAMBLE_INPUT = ("Below is an instruction that describes a task, paired with an input that "
@@ -22,16 +21,8 @@ def retrieve(queries: np.ndarray, pool: np.ndarray, k: int, exclude_self: bool =
 
     ``exclude_self``: queries are the pool itself (leave-one-out); row i never retrieves row i.
     Exact search either way: numpy for small pools, FAISS brute force from
-    ``index.FAISS_MIN_ROWS`` pool rows on (``engine``: "auto", "sklearn" (numpy) or "faiss")."""
-    queries = np.asarray(queries, dtype=np.float32)
-    pool = np.asarray(pool, dtype=np.float32)
-    if queries.ndim != 2 or pool.ndim != 2 or queries.shape[1] != pool.shape[1]:
-        raise InstembError(f"query and pool embeddings differ in shape: {queries.shape} vs {pool.shape}")
-    if exclude_self and len(queries) != len(pool):
-        raise InstembError("exclude_self needs the queries to be the pool")
-    avail = len(pool) - (1 if exclude_self else 0)
-    if not 1 <= k <= avail:
-        raise InstembError(f"cannot retrieve {k} demonstrations from a pool of {avail}")
+    ``index.FAISS_MIN_ROWS`` pool rows on (``engine``: "auto", "sklearn" (numpy) or "faiss").
+    Shapes and k are checked by :func:`instemb.tools.index.knn`."""
     sims, idx = index.knn(queries, pool, k, exclude_self=exclude_self, engine=engine, batch=batch)
     return idx, sims
 
