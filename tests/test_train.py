@@ -49,6 +49,22 @@ def test_triplets_positive_same_task_hard_negative_shares_verb_or_noun():
     assert tdata.triplets(ex, seed=0) == trip  # seeded
 
 
+def test_merge_synonyms_turns_synonym_verbs_into_one_category():
+    pytest.importorskip("nltk")
+    ex = [tdata.Example(f"{v} a poem about topic {i}", f"{v}|poem", tdata.ieb_key_related(f"{v}|poem"))
+          for v in ("compose", "write", "summarize") for i in range(3)]
+    ex += [tdata.Example(f"write a story about topic {i}", "write|story", tdata.ieb_key_related("write|story"))
+           for i in range(3)]
+    merged, n_merged = tdata.merge_synonym_tasks(ex)
+    assert n_merged == 1
+    assert {e.task for e in merged} == {"compose|poem##write|poem", "summarize|poem", "write|story"}
+    task_of = {e.text: e.task for e in merged}
+    for t in tdata.triplets(merged, seed=0):
+        assert task_of[t["negative"]] != t["anchor_task"]
+        if t["anchor_task"] == "compose|poem##write|poem":  # a synonym is never its hard negative
+            assert task_of[t["negative"]] in {"summarize|poem", "write|story"}
+
+
 def test_sampler_never_repeats_text_or_task():
     from datasets import Dataset
 
@@ -92,4 +108,15 @@ def test_train_command_refuses_unlabelled_data(tmp_path, ieb_dir):
                            str(tmp_path / "m"), "--ieb-dir", str(ieb_dir)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "no row has a 'task' field" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_train_command_reads_several_data_files(tmp_path, ieb_dir):
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(json.dumps({"instruction": "Write a poem", "task": "write|poem"}) + "\n")
+    second.write_text("")
+    proc = subprocess.run([sys.executable, "-m", "instemb.cli", "train", "--data", str(first), "--data",
+                           str(second), "-o", str(tmp_path / "m"), "--ieb-dir", str(ieb_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and str(second) in proc.stderr  # each file is checked
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -11,8 +11,9 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def train(
-        data: Path = typer.Option(..., "--data", help="Labelled instructions (from `instemb label`); "
-                                                      "for --method simcse any instruction file."),
+        data: list[Path] = typer.Option(..., "--data", help="Labelled instructions (from `instemb label`); "
+                                                            "for --method simcse any instruction file. "
+                                                            "Repeat to train on several files."),
         output: Path = typer.Option(..., "--output", "-o", help="Folder for the trained model."),
         base: str = typer.Option("minilm", "--base", help="Model to start from (alias, folder or hub id)."),
         method: str = typer.Option("supervised", "--method", help="supervised | simcse"),
@@ -29,6 +30,9 @@ def register(app: typer.Typer) -> None:
         mix: Optional[str] = typer.Option(None, "--mix", help="Comma-separated labelled intent sets to "
                                                              "mix in: clinc150, banking77."),
         mix_per_set: int = typer.Option(3000, "--mix-per-set"),
+        merge_synonyms: bool = typer.Option(False, "--merge-synonyms/--no-merge-synonyms",
+                                            help="Merge categories whose verbs are WordNet synonyms "
+                                                 "(IEB's ## keys), so they are positives, not hard negatives."),
         distill: int = typer.Option(0, "--distill", help="General instructions whose base vectors are kept (cosine distance)."),
         extra_data: Optional[Path] = typer.Option(None, "--extra-data", help="Folder with the public sets "
                                                   "used by --mix and --distill (e.g. ../shared/data)."),
@@ -53,14 +57,15 @@ def register(app: typer.Typer) -> None:
                              max_instruction_tokens=max_instruction_tokens, min_count=min_count,
                              mix=tuple(m.strip() for m in mix.split(",")) if mix else (),
                              mix_per_set=mix_per_set, distill=distill, seed=seed, max_steps=max_steps,
-                             max_per_task=max_per_task, bf16=bf16)
+                             max_per_task=max_per_task, bf16=bf16, merge_synonyms=merge_synonyms)
         if method == "simcse":
-            _, texts = read_instructions(data, field)
+            texts = [t for path in data for t in read_instructions(path, field)[1]]
             examples = [t for t in dict.fromkeys(texts) if tdata.normalize(t) not in exclude]
             stats = {"input": len(texts), "kept": len(examples)}
         else:
-            examples, stats = tdata.clean(tdata.load_labelled(data, field), exclude, min_count)
-        config.notes["data_file"] = str(data)
+            labelled = [e for path in data for e in tdata.load_labelled(path, field)]
+            examples, stats = tdata.clean(labelled, exclude, min_count)
+        config.notes["data_file"] = str(data[0]) if len(data) == 1 else [str(p) for p in data]
         config.notes["cleaning"] = stats
         typer.echo(f"training {method} on {stats['kept']} instructions"
                    + (f" in {stats['categories']} categories" if "categories" in stats else ""), err=True)

@@ -30,8 +30,24 @@ class Example:
 
 
 def ieb_key_related(task: str) -> tuple[str, ...]:
-    verb, _, noun = task.partition("|")
-    return (f"verb:{verb}", f"noun:{noun}")
+    """``verb|noun`` (or a merged ``a|x##b|x`` key) -> the verbs and nouns it shares with others."""
+    keys = []
+    for part in task.split("##"):
+        verb, _, noun = part.partition("|")
+        keys += [f"verb:{verb}", f"noun:{noun}"]
+    return tuple(dict.fromkeys(keys))
+
+
+def merge_synonym_tasks(examples: list[Example]) -> tuple[list[Example], int]:
+    """Merge ``verb|noun`` categories whose verbs are WordNet synonyms, as IEB's keys do
+    (``compose|poem##write|poem``): such instructions become positives of each other instead
+    of hard negatives. Returns the examples and the number of merged keys."""
+    from instemb.bench.build import merge_synonyms
+
+    key_of = merge_synonyms([e.task for e in examples if "|" in e.task and "##" not in e.task])
+    out = [Example(e.text, key_of[e.task], ieb_key_related(key_of[e.task])) if e.task in key_of else e
+           for e in examples]
+    return out, sum("##" in k for k in set(key_of.values()))
 
 
 def ieb_test_texts(data_dir=None) -> set[str]:
@@ -153,7 +169,8 @@ def mixed_examples(names, root, per_set: int, seed: int = 0) -> list[Example]:
 
 
 def general_texts(root, n: int, seed: int = 0, exclude: set[str] = frozenset()) -> list[str]:
-    """A seeded sample of instructions from several public sets (for keeping the base geometry)."""
+    """A seeded sample of instructions from several public sets (for keeping the base geometry);
+    texts in ``exclude`` (normalised: IEB test texts, the contrastive training texts) are left out."""
     root = Path(root)
     pools = []
     alpaca = json.loads((root / "stanford-alpaca/alpaca_5000.json").read_text())

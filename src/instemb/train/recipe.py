@@ -40,6 +40,7 @@ class TrainConfig:
     mix: tuple[str, ...] = ()  # labelled intent sets mixed in (clinc150, banking77)
     mix_per_set: int = 3000
     distill: int = 0  # general instructions whose base vectors the model must keep
+    merge_synonyms: bool = False  # WordNet-synonym verbs share a category (IEB's ## keys)
     seed: int = 0
     max_steps: int = -1
     bf16: bool = False  # CPU autocast to bfloat16 for the forward/backward passes
@@ -94,7 +95,11 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
         main = Dataset.from_dict({"anchor": texts, "positive": texts})
         record["data"] = {"texts": len(texts)}
     elif config.method == "supervised":
-        rows = tdata.cap_per_task(list(examples), config.max_per_task, config.seed)
+        rows = list(examples)
+        if config.merge_synonyms:
+            rows, n_merged = tdata.merge_synonym_tasks(rows)
+            record["merged_synonym_keys"] = n_merged
+        rows = tdata.cap_per_task(rows, config.max_per_task, config.seed)
         if config.mix:
             rows += tdata.mixed_examples(config.mix, data_root, config.mix_per_set, config.seed)
         trip = tdata.triplets(rows, seed=config.seed, hard_negatives=config.hard_negatives)
@@ -117,7 +122,10 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
     loss = MultipleNegativesRankingLoss(model, scale=scale)
     train_dataset, losses = main, loss
     if config.distill:
-        texts = prep(tdata.general_texts(data_root, config.distill, config.seed, exclude))
+        # disjoint from the contrastive texts: a text is either pulled to its task or kept in place
+        trained = {tdata.normalize(t) for t in (examples if config.method == "simcse" else
+                                                (e.text for e in examples))}
+        texts = prep(tdata.general_texts(data_root, config.distill, config.seed, set(exclude) | trained))
         targets = model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
         keep = Dataset.from_dict({"text": texts, "label": [v.tolist() for v in targets]})
         train_dataset = DatasetDict({"contrastive": main, "keep": keep})
