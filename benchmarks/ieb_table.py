@@ -52,8 +52,8 @@ ABLATION = [
     ("shipped recipe + WordNet-synonym verbs merged, keep set disjoint from training texts",
      "final-g"),
     ("... + Alpaca, Code Alpaca, LIMA, Self-Instruct labelled by our labeller", "final-f"),
-    ("... the same sets without their `*|knowledge` questions", "final-h"),
-    ("... without `*|knowledge`, batch 256", "final-i"),
+    ("... + the same sets without their knowledge questions (wh-, yes/no, noun-only)", "final-h"),
+    ("... + the same sets without knowledge questions, batch 256", "final-i"),
 ]
 INTENT = ("clinc150", "banking77", "math_type")
 
@@ -79,7 +79,7 @@ def ablation_markdown(rows: list[dict], labeller: dict | None) -> str:
                  "IEB). Intent columns: k-means ARI with k = number of labels on CLINC150 test "
                  "intents (4,500), BANKING77 test (3,080) and the `type` of 1,000 MATH test problems "
                  "(seeded sample); seed 0, and in brackets the mean over k-means seeds 0-4 (rows without "
-                 "a prompt). `...` rows build on the row above. "
+                 "a prompt). `...` rows: the merged-synonym row plus what they name. "
                  "Regenerate: `make ablation && python benchmarks/ieb_table.py --ablation`.")
     if labeller:
         lines.append("")
