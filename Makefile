@@ -90,7 +90,7 @@ ablation: $(LABELLED) $(EXTRA) $(EXTRA_NOKNOW)
 	$(TRAIN) --mix clinc150,banking77 --mix-per-set 1000 --distill 6000 --extra-data $(SHARED) --max-instruction-tokens 48 -o runs/final-c
 	$(TRAIN) --mix clinc150,banking77 --mix-per-set 1000 --distill 12000 --batch-size 64 --extra-data $(SHARED) --max-instruction-tokens 48 -o runs/final-e
 	# the shipped recipe with synonym verbs merged, then with public sets labelled by our labeller (about 19-28 min each)
-	$(TRAIN) $(FINAL_RECIPE) --merge-synonyms -o runs/final-g
-	$(TRAIN) --data $(EXTRA) $(FINAL_RECIPE) --merge-synonyms --max-per-task 150 -o runs/final-f
-	$(TRAIN) --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --max-per-task 150 -o runs/final-h
-	$(TRAIN) --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --max-per-task 150 --batch-size 256 -o runs/final-i
+	$(TRAIN) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint -o runs/final-g
+	$(TRAIN) --data $(EXTRA) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 -o runs/final-f
+	$(TRAIN) --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 -o runs/final-h
+	$(TRAIN) --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 --batch-size 256 -o runs/final-i

@@ -41,6 +41,7 @@ class TrainConfig:
     mix_per_set: int = 3000
     distill: int = 0  # general instructions whose base vectors the model must keep
     merge_synonyms: bool = False  # WordNet-synonym verbs share a category (IEB's ## keys)
+    distill_disjoint: bool = False  # keep-base texts never among the contrastive training texts
     seed: int = 0
     max_steps: int = -1
     bf16: bool = False  # CPU autocast to bfloat16 for the forward/backward passes
@@ -122,10 +123,11 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
     loss = MultipleNegativesRankingLoss(model, scale=scale)
     train_dataset, losses = main, loss
     if config.distill:
-        # disjoint from the contrastive texts: a text is either pulled to its task or kept in place
-        trained = {tdata.normalize(t) for t in (examples if config.method == "simcse" else
-                                                (e.text for e in examples))}
-        texts = prep(tdata.general_texts(data_root, config.distill, config.seed, set(exclude) | trained))
+        skip = set(exclude)
+        if config.distill_disjoint:  # a text is either pulled to its task or kept in place, not both
+            skip |= {tdata.normalize(t) for t in (examples if config.method == "simcse" else
+                                                  (e.text for e in examples))}
+        texts = prep(tdata.general_texts(data_root, config.distill, config.seed, skip))
         targets = model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
         keep = Dataset.from_dict({"text": texts, "label": [v.tolist() for v in targets]})
         train_dataset = DatasetDict({"contrastive": main, "keep": keep})
