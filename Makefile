@@ -94,3 +94,7 @@ ablation: $(LABELLED) $(EXTRA) $(EXTRA_NOKNOW)
 	$(TRAIN) --data $(EXTRA) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 -o runs/final-f
 	$(TRAIN) --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 -o runs/final-h
 	$(TRAIN) --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 --batch-size 256 -o runs/final-i
+	# keeping each text's in-batch neighbours instead of its base vector; and recipe h again with
+	# training seed 1, to size the seed noise (about 21-23 min each)
+	$(TRAIN) --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 --keep-loss neighbours -o runs/final-j
+	$(BIN)/instemb train --data $(LABELLED) --ieb-dir $(IEB) --seed 1 --bf16 --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 -o runs/final-h-seed1

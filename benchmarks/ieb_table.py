@@ -54,6 +54,9 @@ ABLATION = [
     ("... + Alpaca, Code Alpaca, LIMA, Self-Instruct labelled by our labeller", "final-f"),
     ("... + the same sets without their knowledge questions (wh-, yes/no, noun-only)", "final-h"),
     ("... + the same sets without knowledge questions, batch 256", "final-i"),
+    ("... + the same sets without knowledge questions, training seed 1", "final-h-seed1"),
+    ("... + the same sets without knowledge questions, keeping in-batch neighbours, not vectors",
+     "final-j"),
 ]
 INTENT = ("clinc150", "banking77", "math_type")
 
@@ -87,7 +90,27 @@ def ablation_markdown(rows: list[dict], labeller: dict | None) -> str:
                      + "; ".join(f"{name}: {a['exact']:.3f} / {a['verb']:.3f} / {a['noun']:.3f}"
                                  for name, a in labeller.items())
                      + " (ift_test was the development set; eft_test is held out).")
+        ari = labeller.get("eft_test.json (rules)", {}).get("as_clustering_ari")
+        if ari:
+            lines.append("")
+            lines.append(f"The labeller's categories on eft_test.json, taken as a clustering: ARI "
+                         f"{ari['as_is']:.3f} against gold ({ari['merged']:.3f} with WordNet-synonym "
+                         "verbs merged): a reference for what a model trained on these labels could "
+                         "reach, not a k-means result.")
     return "\n".join(lines)
+
+
+def _labels_ari(pred: list, gold: list[str]) -> dict:
+    """ARI of the labeller's categories against gold, as they are and with synonym verbs merged
+    (unlabelled rows count as singletons)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from instemb.bench.build import merge_synonyms
+
+    merged = merge_synonyms([p for p in pred if p])
+    as_is = [p or f"unlabelled-{i}" for i, p in enumerate(pred)]
+    return {"as_is": adjusted_rand_score(gold, as_is),
+            "merged": adjusted_rand_score(gold, [merged.get(p, p) for p in as_is])}
 
 
 def run_ablation(args) -> None:
@@ -121,6 +144,8 @@ def run_ablation(args) -> None:
         data = ieb.read_categories(ieb.locate(name, args.data_dir))
         pred = [x["task"] for x in label_instructions(data.texts, show_progress_bar=False)]
         labeller[f"{name} (rules)"] = agreement(pred, data.labels)
+        if name == "eft_test.json":  # the labels themselves as a clustering: what they can teach
+            labeller[f"{name} (rules)"]["as_clustering_ari"] = _labels_ari(pred, data.labels)
         labeller[f"{name} (naive root+object)"] = agreement(naive_labels(data.texts), data.labels)
     out = Path(args.output).with_name("ablation.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -120,3 +120,26 @@ def test_train_command_reads_several_data_files(tmp_path, ieb_dir):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and str(second) in proc.stderr  # each file is checked
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_keep_neighbours_loss_ignores_rotations_and_sees_changed_neighbours():
+    import torch
+
+    from instemb.train.losses import KeepNeighboursLoss
+
+    class Fixed(torch.nn.Module):  # "model" whose sentence embedding is its input
+        def forward(self, features):
+            return {"sentence_embedding": features["x"]}
+
+    base = torch.nn.functional.normalize(torch.randn(16, 8, generator=torch.Generator().manual_seed(0)), dim=-1)
+    rotation, _ = torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(1)))
+    loss = KeepNeighboursLoss(Fixed(), temperature=0.05)
+    assert loss([{"x": base}], base).item() == pytest.approx(0.0, abs=1e-5)
+    assert loss([{"x": base @ rotation}], base).item() == pytest.approx(0.0, abs=1e-4)
+    # the same vectors given to other texts: other neighbours; the loss sees it, its gradient mends it
+    shuffled = base[torch.randperm(16, generator=torch.Generator().manual_seed(2))]
+    moved = shuffled.clone().requires_grad_(True)
+    value = loss([{"x": moved}], base)
+    assert value.item() > 0.5
+    value.backward()
+    assert loss([{"x": moved - 0.1 * moved.grad}], base).item() < value.item()

@@ -36,6 +36,8 @@ def register(app: typer.Typer) -> None:
         distill: int = typer.Option(0, "--distill", help="General instructions whose base vectors are kept (cosine distance)."),
         distill_disjoint: bool = typer.Option(False, "--distill-disjoint/--distill-overlap",
                                               help="Never draw --distill texts from the training texts."),
+        keep_loss: str = typer.Option("cosine", "--keep-loss", help="How --distill keeps the base: cosine "
+                                      "(each vector) or neighbours (each text's in-batch neighbours)."),
         extra_data: Optional[Path] = typer.Option(None, "--extra-data", help="Folder with the public sets "
                                                   "used by --mix and --distill (e.g. ../shared/data)."),
         ieb_dir: Optional[Path] = typer.Option(None, "--ieb-dir", help="IEB files, to drop test instructions."),
@@ -60,7 +62,7 @@ def register(app: typer.Typer) -> None:
                              mix=tuple(m.strip() for m in mix.split(",")) if mix else (),
                              mix_per_set=mix_per_set, distill=distill, seed=seed, max_steps=max_steps,
                              max_per_task=max_per_task, bf16=bf16, merge_synonyms=merge_synonyms,
-                             distill_disjoint=distill_disjoint)
+                             distill_disjoint=distill_disjoint, keep_loss=keep_loss)
         if method == "simcse":
             texts = [t for path in data for t in read_instructions(path, field)[1]]
             examples = [t for t in dict.fromkeys(texts) if tdata.normalize(t) not in exclude]

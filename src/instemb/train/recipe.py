@@ -42,6 +42,7 @@ class TrainConfig:
     distill: int = 0  # general instructions whose base vectors the model must keep
     merge_synonyms: bool = False  # WordNet-synonym verbs share a category (IEB's ## keys)
     distill_disjoint: bool = False  # keep-base texts never among the contrastive training texts
+    keep_loss: str = "cosine"  # keep-base term: "cosine" (each vector) or "neighbours" (in-batch neighbours)
     seed: int = 0
     max_steps: int = -1
     bf16: bool = False  # CPU autocast to bfloat16 for the forward/backward passes
@@ -72,6 +73,7 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
 
     from instemb.models.registry import resolve
     from instemb.train import data as tdata
+    from instemb.train.losses import KeepNeighboursLoss
     from instemb.train.sampler import DistinctTaskBatchSampler
 
     hf_logging.set_verbosity_error()
@@ -131,9 +133,15 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
         targets = model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
         keep = Dataset.from_dict({"text": texts, "label": [v.tolist() for v in targets]})
         train_dataset = DatasetDict({"contrastive": main, "keep": keep})
-        # cosine distance to the base vectors: MSE between unit vectors is ~1/dim as large and
-        # barely moves the weights next to the contrastive loss
-        losses = {"contrastive": loss, "keep": EmbedDistillLoss(model, distance_metric="cosine")}
+        if config.keep_loss == "cosine":
+            # cosine distance to the base vectors: MSE between unit vectors is ~1/dim as large and
+            # barely moves the weights next to the contrastive loss
+            keep_loss = EmbedDistillLoss(model, distance_metric="cosine")
+        elif config.keep_loss == "neighbours":
+            keep_loss = KeepNeighboursLoss(model, temperature=config.temperature)
+        else:
+            raise InstembError(f"unknown keep loss {config.keep_loss!r}: cosine or neighbours")
+        losses = {"contrastive": loss, "keep": keep_loss}
         record["data"]["distill_texts"] = len(texts)
 
     out_dir = Path(out_dir)
