@@ -143,3 +143,11 @@ def test_keep_neighbours_loss_ignores_rotations_and_sees_changed_neighbours():
     assert value.item() > 0.5
     value.backward()
     assert loss([{"x": moved - 0.1 * moved.grad}], base).item() < value.item()
+
+
+def test_unknown_keep_loss_is_refused_before_any_work(tmp_path):
+    from instemb.train.recipe import TrainConfig, train
+
+    with pytest.raises(InstembError, match="unknown keep loss 'mse'"):
+        train(TrainConfig(keep_loss="mse"), synthetic_examples(), tmp_path / "m", progress=False)
+    assert not (tmp_path / "m").exists()

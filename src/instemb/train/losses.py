@@ -4,8 +4,8 @@
 fights the contrastive loss, which has to move vectors. :class:`KeepNeighboursLoss` asks only
 that, inside a batch, each text keeps the same *neighbours* as under the base model: the KL
 divergence between the softmax over in-batch cosine similarities of the base vectors (the
-``label`` column) and of the model's vectors, at the contrastive loss's temperature. Rotations
-and shifts of the whole space are free; what k-means sees (who is near whom) is kept.
+``label`` column) and of the model's vectors, at the contrastive loss's temperature. A rotation
+of the whole space is free; what k-means sees (who is near whom) is kept.
 """
 
 from __future__ import annotations

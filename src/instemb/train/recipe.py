@@ -76,6 +76,8 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
     from instemb.train.losses import KeepNeighboursLoss
     from instemb.train.sampler import DistinctTaskBatchSampler
 
+    if config.keep_loss not in ("cosine", "neighbours"):
+        raise InstembError(f"unknown keep loss {config.keep_loss!r}: cosine or neighbours")
     hf_logging.set_verbosity_error()
     start = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -137,10 +139,8 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
             # cosine distance to the base vectors: MSE between unit vectors is ~1/dim as large and
             # barely moves the weights next to the contrastive loss
             keep_loss = EmbedDistillLoss(model, distance_metric="cosine")
-        elif config.keep_loss == "neighbours":
-            keep_loss = KeepNeighboursLoss(model, temperature=config.temperature)
         else:
-            raise InstembError(f"unknown keep loss {config.keep_loss!r}: cosine or neighbours")
+            keep_loss = KeepNeighboursLoss(model, temperature=config.temperature)
         losses = {"contrastive": loss, "keep": keep_loss}
         record["data"]["distill_texts"] = len(texts)
 
