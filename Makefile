@@ -44,7 +44,8 @@ clean:
 IEB := ../shared/data/instruction-embedding-benchmark
 SHARED := ../shared/data
 LABELLED := runs/eft_train_labelled.jsonl
-TRAIN := $(BIN)/instemb train --data $(LABELLED) --ieb-dir $(IEB) --seed 0 --bf16
+TRAIN_ARGS := --data $(LABELLED) --ieb-dir $(IEB) --bf16
+TRAIN := $(BIN)/instemb train $(TRAIN_ARGS) --seed 0
 FINAL_RECIPE := --mix clinc150,banking77 --mix-per-set 1000 --distill 12000 --batch-size 128 --extra-data $(SHARED) --max-instruction-tokens 48
 # the ablation runs share a smaller budget (12 anchors per category, 32 tokens: ~5 min each)
 ABLATION_BUDGET := --max-per-task 12 --max-instruction-tokens 32
@@ -97,4 +98,4 @@ ablation: $(LABELLED) $(EXTRA) $(EXTRA_NOKNOW)
 	# keeping each text's in-batch neighbours instead of its base vector; and recipe h again with
 	# training seed 1, to size the seed noise (about 21-23 min each)
 	$(TRAIN) --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 --keep-loss neighbours -o runs/final-j
-	$(BIN)/instemb train --data $(LABELLED) --ieb-dir $(IEB) --seed 1 --bf16 --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 -o runs/final-h-seed1
+	$(BIN)/instemb train $(TRAIN_ARGS) --seed 1 --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 -o runs/final-h-seed1
