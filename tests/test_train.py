@@ -82,7 +82,7 @@ def test_sampler_never_repeats_text_or_task():
         assert len(set(tasks)) == len(tasks)
 
 
-def test_train_end_to_end_on_a_tiny_model(tmp_path, tiny_bert, tokenizer):
+def test_train_end_to_end_on_a_tiny_model(tmp_path, tiny_bert, tokenizer, caplog):
     import instemb
     from instemb.train.recipe import TrainConfig, train
 
@@ -90,10 +90,15 @@ def test_train_end_to_end_on_a_tiny_model(tmp_path, tiny_bert, tokenizer):
     tiny_bert.save_pretrained(base)
     tokenizer.save_pretrained(base)
     out = tmp_path / "trained"
-    config = TrainConfig(base=str(base), batch_size=4, max_steps=2, prompt="pie", seed=0)
+    config = TrainConfig(base=str(base), batch_size=4, max_steps=2, prompt="pie", seed=0, bf16=True)
     record = train(config, synthetic_examples(), out, progress=False)
     assert record["steps"] == 2 and np.isfinite(record["train_loss"])
     assert (out / "model.safetensors").exists() and (out / "instemb_train.json").exists()
+    from safetensors.torch import load_file
+
+    assert {str(v.dtype) for v in load_file(str(out / "model.safetensors")).values()} == {"torch.float16"}
+    assert (out / "README.md").exists()  # sentence-transformers' model card, its usage example run cleanly:
+    assert not [r for r in caplog.records if "usage snippet" in r.getMessage()]
     emb = instemb.load(str(out), prompt="pie", dtype="float32")
     vecs = emb.encode(["Write a poem", "Sort a list"])
     assert vecs.shape == (2, 32)

@@ -183,14 +183,23 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
 
 
 def save(model, out_dir: Path, record: dict, prompt) -> None:
-    """fp16 safetensors in a sentence-transformers folder, written beside and renamed."""
+    """fp16 safetensors in a sentence-transformers folder, written beside and renamed.
+
+    Saved from float32 (sentence-transformers' model card runs a usage example with the model,
+    which fails in float16 on CPU after bfloat16 training), then the weight files are rewritten
+    in float16; ``config.json`` says float32, so plain sentence-transformers loads the model in
+    float32 on CPU."""
     import torch
+    from safetensors.torch import load_file, save_file
 
     tmp = out_dir.parent / f".{out_dir.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.to(torch.float16)
-    model.save(str(tmp), safe_serialization=True)
     model.to(torch.float32)
+    model.save(str(tmp), safe_serialization=True)
+    for weights in tmp.rglob("*.safetensors"):
+        tensors = {k: v.to(torch.float16) if v.is_floating_point() else v
+                   for k, v in load_file(str(weights)).items()}
+        save_file(tensors, str(weights), metadata={"format": "pt"})
     record["prompt_template"] = prompt.template
     record["prompt_add_period"] = prompt.add_period
     (tmp / "instemb_train.json").write_text(json.dumps(record, indent=2) + "\n")
