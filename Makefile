@@ -14,7 +14,7 @@ $(BIN)/instemb: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# the local CPU wheel first, or pip pulls CUDA builds of torch
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test,labels,llm,ray]"
+	$(BIN)/pip install -q -e ".[test,labels,llm,ray,lora]"
 	touch $(BIN)/instemb
 
 install: $(BIN)/instemb

@@ -156,3 +156,29 @@ def test_unknown_keep_loss_is_refused_before_any_work(tmp_path):
     with pytest.raises(InstembError, match="unknown keep loss 'mse'"):
         train(TrainConfig(keep_loss="mse"), synthetic_examples(), tmp_path / "m", progress=False)
     assert not (tmp_path / "m").exists()
+
+
+def test_lora_training_changes_only_query_and_value_and_saves_a_plain_model(tmp_path, tiny_bert, tokenizer):
+    pytest.importorskip("peft")
+    from safetensors.torch import load_file
+
+    import instemb
+    from instemb.train.recipe import TrainConfig, train
+
+    base = tmp_path / "tiny"
+    tiny_bert.save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    out = tmp_path / "lora"
+    config = TrainConfig(base=str(base), batch_size=4, max_steps=3, learning_rate=1e-2, lora_rank=4, seed=0)
+    record = train(config, synthetic_examples(), out, progress=False)
+    assert record["steps"] == 3 and record["lora_trainable_parameters"] > 0
+    assert not list(out.rglob("adapter*"))  # adapters merged: a plain sentence-transformers folder
+    before, after = load_file(str(base / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    layer = "encoder.layer.0.attention.self"
+    key = next(k for k in after if k.endswith(f"{layer}.query.weight"))
+    prefix = key[: -len(f"{layer}.query.weight")]
+    for name, changed in (("query", True), ("value", True), ("key", False)):
+        old = before[f"{layer}.{name}.weight"].float()
+        new = after[f"{prefix}{layer}.{name}.weight"].float()
+        assert changed != bool(np.allclose(old.numpy(), new.numpy(), atol=1e-3)), name
+    assert instemb.load(str(out), dtype="float32").encode(["Write a poem"]).shape == (1, 32)

@@ -38,6 +38,9 @@ def register(app: typer.Typer) -> None:
                                               help="Never draw --distill texts from the training texts."),
         keep_loss: str = typer.Option("cosine", "--keep-loss", help="How --distill keeps the base: cosine "
                                       "(each vector) or neighbours (each text's in-batch neighbours)."),
+        lora_rank: int = typer.Option(0, "--lora-rank", min=0, help="Train LoRA adapters of this rank on the "
+                                      "query/value projections instead of every weight (0: full "
+                                      "fine-tuning); merged into the saved model. Needs peft."),
         extra_data: Optional[Path] = typer.Option(None, "--extra-data", help="Folder with the public sets "
                                                   "used by --mix and --distill (e.g. ../shared/data)."),
         ieb_dir: Optional[Path] = typer.Option(None, "--ieb-dir", help="IEB files, to drop test instructions."),
@@ -62,7 +65,7 @@ def register(app: typer.Typer) -> None:
                              mix=tuple(m.strip() for m in mix.split(",")) if mix else (),
                              mix_per_set=mix_per_set, distill=distill, seed=seed, max_steps=max_steps,
                              max_per_task=max_per_task, bf16=bf16, merge_synonyms=merge_synonyms,
-                             distill_disjoint=distill_disjoint, keep_loss=keep_loss)
+                             distill_disjoint=distill_disjoint, keep_loss=keep_loss, lora_rank=lora_rank)
         if method == "simcse":
             texts = [t for path in data for t in read_instructions(path, field)[1]]
             examples = [t for t in dict.fromkeys(texts) if tdata.normalize(t) not in exclude]

@@ -43,6 +43,7 @@ class TrainConfig:
     merge_synonyms: bool = False  # WordNet-synonym verbs share a category (IEB's ## keys)
     distill_disjoint: bool = False  # keep-base texts never among the contrastive training texts
     keep_loss: str = "cosine"  # keep-base term: "cosine" (each vector) or "neighbours" (in-batch neighbours)
+    lora_rank: int = 0  # > 0: train LoRA adapters (query/value projections, alpha 2 * rank), merged at save
     seed: int = 0
     max_steps: int = -1
     bf16: bool = False  # CPU autocast to bfloat16 for the forward/backward passes
@@ -84,6 +85,8 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
     prompt = get_prompt(config.prompt)
     source, _ = resolve(config.base)
     model = SentenceTransformer(source, device="cpu")
+    if config.lora_rank:
+        add_lora(model, config.lora_rank)
     tok = model.tokenizer
     prompt_tokens = len(tok(prompt.format("x"), add_special_tokens=True)["input_ids"])
     base_max_length = model.max_seq_length  # restored before saving: users' inputs may be longer
@@ -177,9 +180,43 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
     record["train_seconds"] = round(time.perf_counter() - start, 1)
     record["torch_threads"] = torch.get_num_threads()
     model.max_seq_length = base_max_length
+    if config.lora_rank:
+        record["lora_trainable_parameters"] = merge_lora(model)
     save(model, out_dir, record, prompt)
     shutil.rmtree(ckpt, ignore_errors=True)
     return record
+
+
+def add_lora(model, rank: int) -> None:
+    """Freeze ``model`` and add LoRA adapters of ``rank`` on the attention query and value
+    projections (the paper's choice; alpha = 2 * rank, dropout 0.05), the sentence-transformers
+    way, so that the trainer's checkpoints (and ``--resume``) work as for full fine-tuning."""
+    try:
+        from peft import LoraConfig
+    except ImportError:
+        raise InstembError("LoRA training needs peft: pip install 'instemb[lora]'") from None
+    names = {name.rsplit(".", 1)[-1] for name, _ in model[0].model.named_modules()}
+    targets = [t for t in ("query", "value", "q_proj", "v_proj") if t in names]
+    if not targets:
+        raise InstembError(f"LoRA: no attention query/value projections in {type(model[0].model).__name__}")
+    model.add_adapter(LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules=targets))
+
+
+def merge_lora(model) -> int:
+    """Fold the trained adapters into their layers and drop them: the model saves as a plain
+    transformers model. Returns the number of adapter parameters that were trained."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    hf = model[0].model
+    trained = sum(p.numel() for p in hf.parameters() if p.requires_grad)
+    for name, module in list(hf.named_modules()):
+        if isinstance(module, BaseTunerLayer):
+            module.merge()
+            parent, _, child = name.rpartition(".")
+            setattr(hf.get_submodule(parent), child, module.get_base_layer())
+    del hf.peft_config  # what transformers' delete_adapter does once no adapter is left
+    hf._hf_peft_config_loaded = False
+    return trained
 
 
 def save(model, out_dir: Path, record: dict, prompt) -> None:
