@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -36,21 +35,6 @@ GRID = [
     (("instemb", "final-f", "final-h", "final-i"), (1.0, 0.9)),
 ]
 INTENT = ("clinc150", "banking77", "math_type")
-
-
-def blend(runs: list[Path], alpha: float, base_dir: Path, out: Path) -> None:
-    """Write ``alpha * mean(runs) + (1 - alpha) * base`` as a sentence-transformers folder (fp16)."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    base = load_file(str(base_dir / "model.safetensors"))
-    tuned = [load_file(str(r / "model.safetensors")) for r in runs]
-    shutil.copytree(runs[0], out)
-    weights = {}
-    for key in tuned[0]:
-        mean = sum(t[key].float() for t in tuned) / len(tuned)
-        weights[key] = (alpha * mean + (1 - alpha) * base[key].float()).to(torch.float16).contiguous()
-    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
 
 
 def markdown(results: list[dict]) -> str:
@@ -95,8 +79,8 @@ def measure(args) -> list[dict]:
     from instemb.bench import run_benchmark
     from instemb.bench.intent import run_intent_tasks
     from instemb.models.registry import resolve
+    from instemb.train.average import average_weights
 
-    base_dir = Path(resolve("minilm")[0])
     results = []
     for names, alphas in GRID:
         runs = [Path(resolve(n)[0]) if n == "instemb" else Path(args.runs) / n for n in names]
@@ -106,7 +90,7 @@ def measure(args) -> list[dict]:
         for alpha in alphas:
             with tempfile.TemporaryDirectory() as tmp:
                 folder = Path(tmp) / "model"
-                blend(runs, alpha, base_dir, folder)
+                average_weights(runs, folder, alpha=alpha, base="minilm")
                 emb = instemb.load(str(folder), pooling="mean", prompt="none", dtype="bfloat16")
                 r = run_benchmark(emb, data_dir=args.data_dir)
                 intent = run_intent_tasks(emb, args.shared_data, seeds=(0, 1, 2, 3, 4))

@@ -182,3 +182,47 @@ def test_lora_training_changes_only_query_and_value_and_saves_a_plain_model(tmp_
         new = after[f"{prefix}{layer}.{name}.weight"].float()
         assert changed != bool(np.allclose(old.numpy(), new.numpy(), atol=1e-3)), name
     assert instemb.load(str(out), dtype="float32").encode(["Write a poem"]).shape == (1, 32)
+
+
+def _weights_folder(folder, seed: int, hidden: int = 8):
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir()
+    g = torch.Generator().manual_seed(seed)
+    save_file({"w": torch.randn(hidden, 4, generator=g), "steps": torch.tensor([seed])}, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+def test_soup_averages_runs_and_blends_towards_the_base(tmp_path):
+    from safetensors.torch import load_file
+
+    from instemb.train.average import average_weights
+
+    a, b, base = (_weights_folder(tmp_path / n, s) for n, s in (("a", 1), ("b", 2), ("base", 3)))
+    wa, wb, w0 = (load_file(str(f / "model.safetensors"))["w"] for f in (a, b, base))
+    soup = load_file(str(average_weights([a, b], tmp_path / "soup") / "model.safetensors"))
+    assert np.allclose(soup["w"].float().numpy(), ((wa + wb) / 2).numpy(), atol=2e-3)
+    assert soup["steps"].tolist() == [1]  # integer tensors are copied from the first run, not averaged
+    blend = load_file(str(average_weights([a, b], tmp_path / "blend", alpha=0.25, base=str(base)) / "model.safetensors"))
+    assert np.allclose(blend["w"].float().numpy(), (0.25 * (wa + wb) / 2 + 0.75 * w0).numpy(), atol=2e-3)
+    assert json.loads((tmp_path / "blend" / "instemb_average.json").read_text())["alpha"] == 0.25
+    assert (tmp_path / "blend" / "config.json").exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_soup_refuses_runs_that_do_not_fit_together(tmp_path):
+    from instemb.train.average import average_weights
+
+    a, wide = _weights_folder(tmp_path / "a", 1), _weights_folder(tmp_path / "wide", 2, hidden=16)
+    with pytest.raises(InstembError, match="do not match"):
+        average_weights([a, wide], tmp_path / "out")
+    with pytest.raises(InstembError, match="alpha must be in"):
+        average_weights([a], tmp_path / "out", alpha=0.0)
+    with pytest.raises(InstembError, match="no model.safetensors"):
+        average_weights([a, tmp_path], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    proc = subprocess.run([sys.executable, "-m", "instemb.cli", "soup", str(a), str(tmp_path / "missing"),
+                           "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "missing: no model.safetensors" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

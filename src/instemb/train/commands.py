@@ -80,3 +80,21 @@ def register(app: typer.Typer) -> None:
         record = run(config, examples, output, data_root=extra_data, resume=resume, exclude=exclude)
         typer.echo(f"saved {output} ({record['steps']} steps, {record['train_seconds']:.0f} s, "
                    f"loss {record['train_loss']:.3f})", err=True)
+
+    @app.command()
+    def soup(
+        runs: list[Path] = typer.Argument(..., help="Model folders from `instemb train`, fine-tuned "
+                                                    "from the same base."),
+        output: Path = typer.Option(..., "--output", "-o", help="Folder for the averaged model."),
+        alpha: float = typer.Option(1.0, "--alpha", help="Weight of the average; 1 - alpha goes to "
+                                                         "--base (WiSE-FT). 1: a plain model soup."),
+        base: str = typer.Option("minilm", "--base", help="The base model, for --alpha below 1."),
+    ):
+        """Average the weights of fine-tuned runs (a model soup), optionally blended towards the base."""
+        from instemb.errors import InstembError
+        from instemb.train.average import average_weights
+
+        if not output.parent.exists():
+            raise InstembError(f"{output}: folder {output.parent} does not exist")
+        average_weights(runs, output, alpha=alpha, base=base)
+        typer.echo(f"saved {output} (mean of {len(runs)} runs, alpha {alpha})", err=True)
