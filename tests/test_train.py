@@ -190,7 +190,10 @@ def _weights_folder(folder, seed: int, hidden: int = 8):
 
     folder.mkdir()
     g = torch.Generator().manual_seed(seed)
-    save_file({"w": torch.randn(hidden, 4, generator=g), "steps": torch.tensor([seed])}, str(folder / "model.safetensors"))
+    weights = {"w": torch.randn(hidden, 4, generator=g), "steps": torch.tensor([seed])}
+    if seed == 3:  # the base: an extra buffer the fine-tuned runs do not save
+        weights["position_ids"] = torch.arange(4)
+    save_file(weights, str(folder / "model.safetensors"))
     (folder / "config.json").write_text("{}")
     return folder
 
@@ -226,3 +229,4 @@ def test_soup_refuses_runs_that_do_not_fit_together(tmp_path):
                            "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "missing: no model.safetensors" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+

@@ -41,9 +41,8 @@ def average_weights(runs, out_dir, alpha: float = 1.0, base=None) -> Path:
         if not (base_dir / "model.safetensors").is_file():
             raise InstembError(f"base {base!r}: no model.safetensors in {base_dir}")
         sources.append((base_dir, load_file(str(base_dir / "model.safetensors"))))
-    first_keys = {k: v.shape for k, v in tuned[0].items()}
-    for where, weights in sources[1:]:
-        if {k: v.shape for k, v in weights.items()} != first_keys:
+    for where, weights in sources[1:]:  # every tensor of the first run, same shape (extra buffers are fine)
+        if any(k not in weights or weights[k].shape != v.shape for k, v in tuned[0].items()):
             raise InstembError(f"{where}: its weights do not match {runs[0]}'s (not the same base model?)")
 
     mixed = {}
