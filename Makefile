@@ -51,7 +51,7 @@ FINAL_RECIPE := --mix clinc150,banking77 --mix-per-set 1000 --distill 12000 --ba
 ABLATION_BUDGET := --max-per-task 12 --max-instruction-tokens 32
 SHIPPED := src/instemb/models/instemb-minilm
 
-.PHONY: train ablation labels
+.PHONY: train ablation labels seeds
 
 $(LABELLED): | install
 	mkdir -p runs
@@ -81,6 +81,9 @@ train: $(LABELLED)
 	$(TRAIN) $(FINAL_RECIPE) -o runs/instemb
 	$(BIN)/python -m instemb.train.ship runs/instemb $(SHIPPED) --ieb-dir $(IEB) --shared-data $(SHARED)
 
+# recipe h of the ablation: the shipped recipe + synonym verbs merged + public sets without knowledge questions
+H_RECIPE := --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150
+
 # the ablation models read by `python benchmarks/ieb_table.py --ablation`
 ablation: $(LABELLED) $(EXTRA) $(EXTRA_NOKNOW)
 	$(BIN)/instemb train --method simcse --data $(IEB)/eft_train_unsup.json --ieb-dir $(IEB) --seed 0 --bf16 --lr 3e-5 --max-instruction-tokens 32 --max-steps 170 -o runs/simcse
@@ -93,9 +96,16 @@ ablation: $(LABELLED) $(EXTRA) $(EXTRA_NOKNOW)
 	# the shipped recipe with synonym verbs merged, then with public sets labelled by our labeller (about 19-28 min each)
 	$(TRAIN) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint -o runs/final-g
 	$(TRAIN) --data $(EXTRA) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 -o runs/final-f
-	$(TRAIN) --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 -o runs/final-h
-	$(TRAIN) --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 --batch-size 256 -o runs/final-i
+	$(TRAIN) $(H_RECIPE) -o runs/final-h
+	$(TRAIN) $(H_RECIPE) --batch-size 256 -o runs/final-i
 	# keeping each text's in-batch neighbours instead of its base vector; and recipe h again with
 	# training seed 1, to size the seed noise (about 21-23 min each)
-	$(TRAIN) --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 --keep-loss neighbours -o runs/final-j
-	$(BIN)/instemb train $(TRAIN_ARGS) --seed 1 --data $(EXTRA_NOKNOW) $(FINAL_RECIPE) --merge-synonyms --distill-disjoint --max-per-task 150 -o runs/final-h-seed1
+	$(TRAIN) $(H_RECIPE) --keep-loss neighbours -o runs/final-j
+	$(BIN)/instemb train $(TRAIN_ARGS) --seed 1 $(H_RECIPE) -o runs/final-h-seed1
+
+# training-seed noise (read by `python benchmarks/training_seeds.py`): the shipped recipe and recipe h
+# with seeds 1 and 2 (seed 0 of each: the shipped model from `make train`, and runs/final-h);
+# about 18-22 min each
+seeds: $(LABELLED) $(EXTRA_NOKNOW)
+	for s in 1 2; do $(BIN)/instemb train $(TRAIN_ARGS) --seed $$s $(FINAL_RECIPE) -o runs/final-d-seed$$s || exit 1; done
+	$(BIN)/instemb train $(TRAIN_ARGS) --seed 2 $(H_RECIPE) -o runs/final-h-seed2
