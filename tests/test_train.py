@@ -230,3 +230,13 @@ def test_soup_refuses_runs_that_do_not_fit_together(tmp_path):
     assert proc.returncode == 2 and "missing: no model.safetensors" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
+
+def test_math_train_split_mixes_in_by_type_and_is_asked_for_when_missing(tmp_path):
+    with pytest.raises(InstembError, match="--mix math needs MATH's train split"):
+        tdata.mixed_examples(["math"], tmp_path, per_set=10)
+    (tmp_path / "math").mkdir()
+    rows = [{"problem": f"Problem {i}", "type": t} for i, t in enumerate(["Algebra", "Geometry", "Algebra"])]
+    (tmp_path / "math/train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    mixed = tdata.mixed_examples(["math"], tmp_path, per_set=10)
+    assert sorted(e.task for e in mixed) == ["math/Algebra", "math/Algebra", "math/Geometry"]
+    assert all(e.related == ("math-problem",) for e in mixed)  # the other types are its hard negatives

@@ -27,8 +27,9 @@ def register(app: typer.Typer) -> None:
         min_count: int = typer.Option(3, "--min-count", min=2, help="Drop rarer categories."),
         max_per_task: int = typer.Option(0, "--max-per-task", min=0, help="Cap anchors per category (0: all)."),
         bf16: bool = typer.Option(False, "--bf16/--fp32", help="bfloat16 autocast (faster on CPUs with BF16)."),
-        mix: Optional[str] = typer.Option(None, "--mix", help="Comma-separated labelled intent sets to "
-                                                             "mix in: clinc150, banking77."),
+        mix: Optional[str] = typer.Option(None, "--mix", help="Comma-separated labelled sets to mix in: "
+                                                             "clinc150, banking77, math (MATH's train "
+                                                             "split, not in ../shared/data)."),
         mix_per_set: int = typer.Option(3000, "--mix-per-set"),
         merge_synonyms: bool = typer.Option(False, "--merge-synonyms/--no-merge-synonyms",
                                             help="Merge categories whose verbs are WordNet synonyms "

@@ -155,7 +155,19 @@ def banking77_train(root: Path) -> list[Example]:
         return [Example(r["text"], f"banking77/{r['category']}") for r in csv.DictReader(f)]
 
 
-MIXABLE = {"clinc150": clinc150_train, "banking77": banking77_train}
+def math_train(root: Path) -> list[Example]:
+    """MATH's train split (hendrycks/math, 7,500 problems), labelled by problem ``type``; the
+    other types are its hard negatives. Not in ../shared/data (too large): place it as
+    ``math/train.jsonl`` (one ``{"problem", "type"}`` object per line) under the --extra-data folder."""
+    path = root / "math/train.jsonl"
+    if not path.is_file():
+        raise InstembError(f"--mix math needs MATH's train split as {path} (one JSON object with "
+                           "'problem' and 'type' per line)")
+    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    return [Example(r["problem"], f"math/{r['type']}", ("math-problem",)) for r in rows]
+
+
+MIXABLE = {"clinc150": clinc150_train, "banking77": banking77_train, "math": math_train}
 
 
 def mixed_examples(names, root, per_set: int, seed: int = 0) -> list[Example]:
