@@ -49,6 +49,8 @@ ABLATION = [
      "final-c"),
     ("+ intents mixed in + keep 12,000 base vectors, batch 64", "final-e"),
     ("shipped: + intents mixed in + keep 12,000 base vectors, batch 128", "instemb"),
+    ("shipped recipe with LoRA (rank 32, alpha 64, query/value) instead of every weight, lr 2e-4",
+     "final-lora"),
     ("shipped recipe + WordNet-synonym verbs merged, keep set disjoint from training texts",
      "final-g"),
     ("... + Alpaca, Code Alpaca, LIMA, Self-Instruct labelled by our labeller", "final-f"),
