@@ -1,5 +1,6 @@
 """Training-seed noise: each recipe trained with several seeds, scored like the ablation table,
-and compared on the mean over training seeds; plus the uniform soup of each recipe's seeds.
+and compared on the mean over training seeds; plus soups of each recipe's seeds (their mean
+weights, and for the shipped recipe that mean blended towards the base).
 
     python benchmarks/training_seeds.py [--runs runs/] [--no-readme]
     python benchmarks/training_seeds.py --from-json results/training_seeds.json   # table only
@@ -73,6 +74,7 @@ def measure(args) -> dict:
     cache = EmbeddingCache()
     print("base all-MiniLM-L6-v2", flush=True)
     results = {"base": score("minilm", args, cache), "recipes": []}
+
     def where(run: str) -> Path:
         return Path(resolve(run)[0]) if run == "instemb" else Path(args.runs) / run
 
