@@ -14,18 +14,15 @@ Needs the runs of `make seeds` and `make ablation` (runs/final-h, runs/final-h-s
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from readme_section import replace_section  # noqa: E402
+from readme_section import measure_and_tabulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared/data"
 
 # (recipe, run folders under --runs, one per training seed 0, 1, 2, ...; "instemb" is the shipped
 # model, seed 0 of the shipped recipe; alphas of the soups: 1 is the plain average, below 1 a blend
@@ -132,25 +129,7 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", default=str(ROOT / "runs"))
-    ap.add_argument("--data-dir", default=str(SHARED / "instruction-embedding-benchmark"))
-    ap.add_argument("--shared-data", default=str(SHARED))
-    ap.add_argument("--json", default=str(ROOT / "results/training_seeds.json"))
-    ap.add_argument("--from-json", help="Only rewrite the README table from a saved results file.")
-    ap.add_argument("--no-readme", action="store_true")
-    args = ap.parse_args()
-    if args.from_json:
-        results = json.loads(Path(args.from_json).read_text())
-    else:
-        results = measure(args)
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results)
-    print(table)
-    if not args.no_readme:
-        replace_section("training-seeds", table)
+    measure_and_tabulate(__doc__, "training-seeds", ROOT / "results/training_seeds.json", measure, markdown)
 
 
 if __name__ == "__main__":

@@ -12,17 +12,14 @@ the shipped model. The blends are written to a temporary folder and not cached.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from readme_section import replace_section  # noqa: E402
+from readme_section import measure_and_tabulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared/data"
 
 # (runs averaged: folders under --runs, or "instemb" for the shipped model; alphas);
 # alpha 1.0 is the plain average
@@ -53,25 +50,7 @@ def markdown(results: list[dict]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", default=str(ROOT / "runs"))
-    ap.add_argument("--data-dir", default=str(SHARED / "instruction-embedding-benchmark"))
-    ap.add_argument("--shared-data", default=str(SHARED))
-    ap.add_argument("--json", default=str(ROOT / "results/weight_averaging.json"))
-    ap.add_argument("--from-json", help="Only rewrite the README table from a saved results file.")
-    ap.add_argument("--no-readme", action="store_true")
-    args = ap.parse_args()
-    if args.from_json:
-        results = json.loads(Path(args.from_json).read_text())
-    else:
-        results = measure(args)
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results)
-    print(table)
-    if not args.no_readme:
-        replace_section("weight-averaging", table)
+    measure_and_tabulate(__doc__, "weight-averaging", ROOT / "results/weight_averaging.json", measure, markdown)
 
 
 def measure(args) -> list[dict]:
