@@ -106,6 +106,23 @@ def test_train_end_to_end_on_a_tiny_model(tmp_path, tiny_bert, tokenizer, caplog
     assert not np.allclose(vecs, before, atol=1e-4)  # training changed the weights
 
 
+def test_keep_targets_are_the_base_vectors_of_the_plain_texts(tmp_path, tiny_bert, tokenizer):
+    from sentence_transformers import SentenceTransformer
+
+    from instemb.prompts import get_prompt
+    from instemb.train.recipe import keep_targets
+
+    tiny_bert.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    model = SentenceTransformer(str(tmp_path), device="cpu")
+    inputs, targets = keep_targets(model, ["Write a poem about the sea", "Sort this list"],
+                                   get_prompt("pie-short"), max_tokens=3)
+    assert inputs == ['This sentence of "Write a poem" means:', 'This sentence of "Sort this list" means:']
+    plain = model.encode(["Write a poem", "Sort this list"])
+    assert np.allclose(targets, plain, atol=1e-6)  # the unprompted base vectors, not the prompted ones
+    assert not np.allclose(targets, model.encode(inputs), atol=1e-3)
+
+
 def test_train_command_refuses_unlabelled_data(tmp_path, ieb_dir):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"instruction": "Write a poem"}) + "\n")

@@ -57,6 +57,15 @@ def _truncate(tokenizer, texts: list[str], max_tokens: int) -> list[str]:
     return [t[: offs[-1][1]] if offs else t for t, offs in zip(texts, enc["offset_mapping"])]
 
 
+def keep_targets(model, texts: list[str], prompt, max_tokens: int, progress: bool = False):
+    """The keep-base set: ``(inputs, targets)``, the prompted (and cut) texts the model is trained
+    on, and the base model's vectors of the same texts without the prompt, the way the base is
+    used. With a prompt, the prompted model learns to put each text where the unprompted base did."""
+    plain = _truncate(model.tokenizer, texts, max_tokens)
+    targets = model.encode(plain, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
+    return [prompt.format(t) for t in plain], targets
+
+
 def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool = True,
           resume: bool = False, exclude: set[str] = frozenset()) -> dict:
     """Fine-tune ``config.base`` and save a sentence-transformers folder (fp16) to ``out_dir``.
@@ -134,8 +143,8 @@ def train(config: TrainConfig, examples, out_dir, data_root=None, progress: bool
         if config.distill_disjoint:  # a text is either pulled to its task or kept in place, not both
             skip |= {tdata.normalize(t) for t in (examples if config.method == "simcse" else
                                                   (e.text for e in examples))}
-        texts = prep(tdata.general_texts(data_root, config.distill, config.seed, skip))
-        targets = model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
+        texts, targets = keep_targets(model, tdata.general_texts(data_root, config.distill, config.seed, skip),
+                                      prompt, config.max_instruction_tokens, progress)
         keep = Dataset.from_dict({"text": texts, "label": [v.tolist() for v in targets]})
         train_dataset = DatasetDict({"contrastive": main, "keep": keep})
         if config.keep_loss == "cosine":
