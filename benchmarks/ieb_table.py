@@ -38,19 +38,22 @@ ROWS = [
 ]
 QWEN = [("qwen2.5-coder-0.5b", "last2", "pie", "bfloat16")]
 
-# (row name, model: alias or folder under --runs); each scored with prompt none and pie
+# (row name, model: alias or folder under --runs[, the prompt it was trained with]); each scored
+# without a prompt and with the prompt it was trained with (pie when it was trained without one)
 ABLATION = [
     ("base all-MiniLM-L6-v2", "minilm"),
     ("unsupervised SimCSE", "simcse"),
     ("supervised, in-batch negatives only", "sup-nohn"),
     ("supervised + hard negatives", "sup-hn"),
-    ("supervised + hard negatives, PIE prompt in training", "sup-hn-pie"),
+    ("supervised + hard negatives, PIE prompt in training", "sup-hn-pie", "pie"),
     ("+ CLINC150/BANKING77 intents mixed in + keep 6,000 base vectors, batch 64 (first default)",
      "final-c"),
     ("+ intents mixed in + keep 12,000 base vectors, batch 64", "final-e"),
     ("shipped: + intents mixed in + keep 12,000 base vectors, batch 128", "instemb"),
     ("shipped recipe with LoRA (rank 32, alpha 64, query/value) instead of every weight, lr 2e-4",
      "final-lora"),
+    ("shipped recipe, short PIE prompt in training (kept vectors: the base's, of the plain texts)",
+     "final-d-pieshort", "pie-short"),
     ("shipped recipe + WordNet-synonym verbs merged, keep set disjoint from training texts",
      "final-g"),
     ("... + Alpaca, Code Alpaca, LIMA, Self-Instruct labelled by our labeller", "final-f"),
@@ -59,6 +62,8 @@ ABLATION = [
     ("... + the same sets without knowledge questions, training seed 1", "final-h-seed1"),
     ("... + the same sets without knowledge questions, keeping in-batch neighbours, not vectors",
      "final-j"),
+    ("... + the same sets without knowledge questions, short PIE prompt in training",
+     "final-h-pieshort", "pie-short"),
 ]
 INTENT = ("clinc150", "banking77", "math_type")
 
@@ -84,7 +89,7 @@ def ablation_markdown(rows: list[dict], labeller: dict | None) -> str:
                  "IEB). Intent columns: k-means ARI with k = number of labels on CLINC150 test "
                  "intents (4,500), BANKING77 test (3,080) and the `type` of 1,000 MATH test problems "
                  "(seeded sample); seed 0, and in brackets the mean over k-means seeds 0-4 (rows without "
-                 "a prompt). `...` rows: the merged-synonym row plus what they name. "
+                 "a prompt, and rows with the prompt the model was trained with). `...` rows: the merged-synonym row plus what they name. "
                  "Regenerate: `make ablation && python benchmarks/ieb_table.py --ablation`.")
     if labeller:
         lines.append("")
@@ -125,17 +130,19 @@ def run_ablation(args) -> None:
 
     cache = EmbeddingCache()
     rows = []
-    for name, model in ABLATION:
+    for name, model, *trained_with in ABLATION:
         where = model if model in instemb.ALIASES else str(Path(args.runs) / model)
         if model not in instemb.ALIASES and not Path(where).exists():
             print(f"skipping {name}: {where} not found (make ablation)", flush=True)
             continue
-        for prompt in ("none", "pie"):
+        for prompt in ("none", *(trained_with or ["pie"])):
             emb = instemb.load(where, pooling="mean", prompt=prompt, dtype="bfloat16")
             r = run_benchmark(emb, data_dir=args.data_dir, cache=cache)
-            # the seed mean where it decides the no-loss check (no prompt); seed 0 elsewhere
+            # the seed mean where it decides the no-loss check (the prompt the model is used with:
+            # none, or the one it was trained with); seed 0 elsewhere
+            used_with = prompt == "none" or bool(trained_with)
             r["intent"] = run_intent_tasks(emb, args.shared_data, cache=cache,
-                                           seeds=(0, 1, 2, 3, 4) if prompt == "none" else (0,))
+                                           seeds=(0, 1, 2, 3, 4) if used_with else (0,))
             r["row"] = name
             rows.append(r)
             print(f"{name[:40]:40s} {prompt:5s} ARI {r['clustering']['ari']:.3f} Spearman "
