@@ -89,7 +89,8 @@ def ablation_markdown(rows: list[dict], labeller: dict | None) -> str:
                  "IEB). Intent columns: k-means ARI with k = number of labels on CLINC150 test "
                  "intents (4,500), BANKING77 test (3,080) and the `type` of 1,000 MATH test problems "
                  "(seeded sample); seed 0, and in brackets the mean over k-means seeds 0-4 (rows without "
-                 "a prompt, and rows with the prompt the model was trained with). `...` rows: the merged-synonym row plus what they name. "
+                 "a prompt, and rows with the prompt the model was trained with). `...` rows: the "
+                 "merged-synonym row plus what they name. "
                  "Regenerate: `make ablation && python benchmarks/ieb_table.py --ablation`.")
     if labeller:
         lines.append("")
