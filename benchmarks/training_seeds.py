@@ -32,7 +32,6 @@ RECIPES = [
     ("recipe h: + synonym verbs merged + public sets without knowledge questions",
      ("final-h", "final-h-seed1", "final-h-seed2"), (1.0,)),
 ]
-INTENT = ("clinc150", "banking77", "math_type")
 # the columns: (key, header); every one is a mean over k-means seeds 0-4 except the first
 COLUMNS = [("ieb_ari", "IEB ARI (k-means seed 0)"), ("ieb_ari_mean", "IEB ARI"),
            ("spearman", "Spearman"), ("clinc150", "CLINC150"), ("banking77", "BANKING77"),

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ieb_table import INTENT  # noqa: E402
 from readme_section import measure_and_tabulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,6 @@ GRID = [
     (("final-f", "final-h", "final-i"), (1.0, 0.85)),
     (("instemb", "final-f", "final-h", "final-i"), (1.0, 0.9)),
 ]
-INTENT = ("clinc150", "banking77", "math_type")
 
 
 def markdown(results: list[dict]) -> str:
