@@ -50,7 +50,6 @@ FINAL_RECIPE := --mix clinc150,banking77 --mix-per-set 1000 --distill 12000 --ba
 # the ablation runs share a smaller budget (12 anchors per category, 32 tokens: ~5 min each)
 ABLATION_BUDGET := --max-per-task 12 --max-instruction-tokens 32
 SHIPPED := src/instemb/models/instemb-minilm
-COMMA := ,
 
 .PHONY: train ablation labels seeds math-diagnostic
 
@@ -123,4 +122,5 @@ seeds: $(LABELLED) $(EXTRA_NOKNOW)
 DIAG := runs/diag-data
 math-diagnostic: $(LABELLED)
 	$(BIN)/python benchmarks/math_stand_in.py --shared $(SHARED) -o $(DIAG)
-	$(TRAIN) $(subst --extra-data $(SHARED),--extra-data $(DIAG),$(subst --mix clinc150$(COMMA)banking77,--mix clinc150$(COMMA)banking77$(COMMA)math,$(FINAL_RECIPE))) -o runs/diag-math
+	# the shipped recipe; a later option overrides an earlier one
+	$(TRAIN) $(FINAL_RECIPE) --mix clinc150,banking77,math --extra-data $(DIAG) -o runs/diag-math
